@@ -1,0 +1,5 @@
+import sys
+
+from motiongpt.cli import main
+
+sys.exit(main())

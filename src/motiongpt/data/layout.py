@@ -1,0 +1,75 @@
+"""The HumanML3D folder layout, read and written by every stage.
+
+    DIR/new_joints/<id>.npy        T x J x 3 float32 joint positions (metres, Y up)
+    DIR/new_joint_vecs/<id>.npy    (T-1) x D float32 features (D = 263 HumanML3D, 251 KIT-ML)
+    DIR/texts/<id>.txt             one `caption#word/POS ...#start#end` line per caption
+    DIR/Mean.npy, DIR/Std.npy      per-dimension normalisation statistics
+    DIR/{train,val,test}.txt       one id per line
+    DIR/VQVAE/<id>.npy             motion codes (written by `motiongpt vq encode`)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from motiongpt.errors import MotionGPTError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Caption:
+    text: str
+    tokens: list[str]  # `word/POS` tokens
+    start: float  # seconds; 0.0 with end 0.0 means the whole motion
+    end: float
+
+
+def split_ids(root: str | Path, split: str) -> list[str]:
+    path = Path(root) / f"{split}.txt"
+    if not path.is_file():
+        raise MotionGPTError(f"{path}: split file not found (is {root} a dataset in HumanML3D layout?)")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_features(root: str | Path, motion_id: str) -> np.ndarray:
+    return np.load(Path(root) / "new_joint_vecs" / f"{motion_id}.npy").astype(np.float32)
+
+
+def load_joints(root: str | Path, motion_id: str) -> np.ndarray:
+    return np.load(Path(root) / "new_joints" / f"{motion_id}.npy").astype(np.float32)
+
+
+def load_mean_std(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    root = Path(root)
+    for name in ("Mean.npy", "Std.npy"):
+        if not (root / name).is_file():
+            raise MotionGPTError(f"{root / name}: normalisation statistics not found")
+    return np.load(root / "Mean.npy").astype(np.float32), np.load(root / "Std.npy").astype(np.float32)
+
+
+def parse_caption_line(line: str, where: str = "") -> Caption:
+    parts = line.rstrip("\n").split("#")
+    if len(parts) < 4:
+        raise MotionGPTError(f"{where}: expected `caption#tokens#start#end`, got {line.strip()!r}")
+    try:
+        start, end = float(parts[2] or 0.0), float(parts[3] or 0.0)
+    except ValueError as err:
+        raise MotionGPTError(f"{where}: bad start/end in {line.strip()!r}") from err
+    start, end = (0.0 if np.isnan(start) else start), (0.0 if np.isnan(end) else end)
+    return Caption(parts[0].strip(), parts[1].split(" ") if parts[1] else [], start, end)
+
+
+def format_caption_line(caption: Caption) -> str:
+    return f"{caption.text}#{' '.join(caption.tokens)}#{caption.start:.1f}#{caption.end:.1f}"
+
+
+def load_captions(root: str | Path, motion_id: str) -> list[Caption]:
+    path = Path(root) / "texts" / f"{motion_id}.txt"
+    if not path.is_file():
+        raise MotionGPTError(f"{path}: caption file not found")
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    return [parse_caption_line(ln, f"{path}:{i + 1}") for i, ln in enumerate(lines)]
