@@ -11,6 +11,10 @@ from motiongpt.errors import MotionGPTError
 # Each module exposes `register(subparsers)`; the handlers are set with `set_defaults(func=...)`.
 COMMAND_MODULES = [
     "motiongpt.data.cli",
+    "motiongpt.tokenizer.cli",
+    "motiongpt.llm.cli",
+    "motiongpt.eval.cli",
+    "motiongpt.export.cli",
 ]
 
 

@@ -1,0 +1,122 @@
+"""File I/O shared by every stage: atomic writes, model dirs (JSON config + safetensors), seeding.
+
+Nothing already on disk is lost when a write fails half-way: files are written beside their target and renamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from motiongpt.errors import MotionGPTError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; it replaces `target` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; it becomes `target` only if the block succeeds."""
+    target = Path(target)
+    if target.exists() and not overwrite and any(target.iterdir()):
+        raise MotionGPTError(f"{target}: already exists and is not empty (pass --overwrite to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise MotionGPTError(f"{path}: not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise MotionGPTError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    """Atomic torch.save, for training checkpoints (optimiser and RNG state)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_model_dir(directory: str | Path, config: dict, state_dict: dict[str, torch.Tensor],
+                   extra_arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Write `config.json` + `model.safetensors` (+ named .npy arrays) into `directory`, file by file atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp))
+    for name, array in (extra_arrays or {}).items():
+        save_npy(directory / name, array)
+    write_json(directory / CONFIG_NAME, config)
+
+
+def load_model_dir(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    directory = Path(directory)
+    if not (directory / CONFIG_NAME).is_file() or not (directory / WEIGHTS_NAME).is_file():
+        raise MotionGPTError(f"{directory}: not a model dir (expected {CONFIG_NAME} and {WEIGHTS_NAME})")
+    try:
+        state = load_file(str(directory / WEIGHTS_NAME))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise MotionGPTError(f"{directory / WEIGHTS_NAME}: corrupt weights file ({err})") from err
+    return read_json(directory / CONFIG_NAME), state
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

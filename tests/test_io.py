@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+import torch
+
+from motiongpt import io
+from motiongpt.errors import MotionGPTError
+
+
+def test_model_dir_round_trip(tmp_path):
+    state = {"w": torch.randn(3, 4), "b": torch.zeros(4)}
+    io.save_model_dir(tmp_path / "m", {"width": 4}, state, {"Mean.npy": np.ones(3, np.float32)})
+    config, loaded = io.load_model_dir(tmp_path / "m")
+    assert config == {"width": 4}
+    assert torch.equal(loaded["w"], state["w"])
+    assert np.load(tmp_path / "m" / "Mean.npy").tolist() == [1, 1, 1]
+
+
+def test_failed_atomic_directory_keeps_old_content(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "keep.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with io.atomic_directory(target, overwrite=True) as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise RuntimeError("boom")
+    assert (target / "keep.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_atomic_directory_refuses_non_empty_target(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x").write_text("x")
+    with pytest.raises(MotionGPTError, match="not empty"):
+        with io.atomic_directory(tmp_path / "out"):
+            pass
+
+
+def test_corrupt_weights_are_a_clear_error(tmp_path):
+    io.save_model_dir(tmp_path, {}, {"w": torch.ones(2)})
+    (tmp_path / io.WEIGHTS_NAME).write_bytes(b"garbage")
+    with pytest.raises(MotionGPTError, match="corrupt"):
+        io.load_model_dir(tmp_path)
