@@ -1,10 +1,77 @@
-"""`motiongpt render ...`."""
+"""`motiongpt render PATH...`: stick-figure GIF/MP4 (and BVH) of saved motions (.npy joints or features)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from motiongpt.errors import MotionGPTError
+from motiongpt.export.bvh import save_bvh
+from motiongpt.export.render import FORMATS, load_joints, render_grid, spec_for_joints
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("render", help="render motions to GIF/MP4")
-    parser.add_subparsers(dest="render_command", required=True)
+    parser = sub.add_parser(
+        "render", help="render .npy motions (joints or features) to stick-figure GIF/MP4",
+        description="Render .npy motions -- joints (T x 22|21 x 3, metres, Y up) or features (T x 263|251) -- as "
+                    "stick-figure videos. Several paths are drawn side by side, each titled by its file name.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".npy joints or features")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="output file (its .gif/.mp4 suffix is replaced per format); default: beside the "
+                             "first input, named after the input(s)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frames per second (default: the dataset's, 20 for HumanML3D, 12.5 for KIT-ML)")
+    parser.add_argument("--format", default="gif",
+                        help="comma-separated formats among gif,mp4,bvh (default: gif); bvh writes one file per "
+                             "input (22-joint motions only, centimetres, Y up)")
+    parser.add_argument("--titles", nargs="*", default=None, metavar="TITLE",
+                        help="draw titles: the given ones, or the file names when none are given "
+                             "(several paths are always titled)")
+    parser.add_argument("--size", type=int, default=320, help="panel size in pixels (default: 320)")
+    parser.add_argument("--columns", type=int, default=4, help="panels per row when rendering several (default: 4)")
+    parser.set_defaults(func=run_render)
+
+
+def _output_base(args: argparse.Namespace) -> Path:
+    if args.output is not None:
+        out = args.output
+        return out.with_suffix("") if out.suffix.lower().lstrip(".") in FORMATS else out
+    stems = [p.stem for p in args.paths]
+    name = stems[0] if len(stems) == 1 else "_vs_".join(stems[:3]) + ("_etc" if len(stems) > 3 else "")
+    return args.paths[0].parent / name
+
+
+def run_render(args: argparse.Namespace) -> int:
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    known = (*FORMATS, "bvh")
+    if not formats or any(f not in known for f in formats):
+        raise MotionGPTError(f"--format {args.format!r}: expected a comma-separated list of {', '.join(known)}")
+    if args.fps is not None and not args.fps > 0:
+        raise MotionGPTError(f"--fps {args.fps}: must be positive")
+    motions = [load_joints(p) for p in args.paths]
+    if args.titles:
+        if len(args.titles) != len(args.paths):
+            raise MotionGPTError(f"--titles: {len(args.titles)} titles for {len(args.paths)} paths")
+        titles = list(args.titles)
+    elif args.titles is not None or len(args.paths) > 1:
+        titles = [p.stem for p in args.paths]
+    else:
+        titles = None
+    fps = args.fps if args.fps is not None else spec_for_joints(motions[0], str(args.paths[0])).fps
+    if "bvh" in formats:
+        for path, joints in zip(args.paths, motions):
+            if joints.shape[1] != 22:
+                raise MotionGPTError(f"{path}: {joints.shape[1]} joints; BVH export needs the 22-joint SMPL skeleton")
+    base = _output_base(args)
+    for fmt in formats:
+        if fmt == "bvh":
+            for path, joints in zip(args.paths, motions):
+                out = base.with_name(f"{base.name if len(motions) == 1 else path.stem}.bvh")
+                save_bvh(joints, out, fps=fps)
+                print(f"{out}: {len(joints)} frames at {fps:g} fps")
+            continue
+        out = base.with_name(f"{base.name}.{fmt}")
+        count = render_grid(motions, titles, out, fps=fps, size=args.size, columns=args.columns)
+        print(f"{out}: {count} frames at {fps:g} fps")
+    return 0
