@@ -1,0 +1,94 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from motiongpt.cli import main
+from motiongpt.errors import MotionGPTError
+from motiongpt.tokenizer.model import VQVAE
+from motiongpt.tokenizer.train import TrainConfig, lr_factor, train, weights_digest
+
+
+def config(dataset, out, **kw) -> TrainConfig:
+    settings = dict(steps=8, batch_size=4, val_every=4, warmup=2, milestones=[6], val_motions=2)
+    return TrainConfig.for_preset(dataset, out, "tiny", **{**settings, **kw})
+
+
+def test_training_writes_models_log_and_improves(dataset, tmp_path):
+    out = train(config(dataset, tmp_path / "run", steps=24, val_every=12), progress=False)
+    assert {"last", "best", "checkpoint.pt", "log.jsonl", "train_config.json"} <= {p.name for p in out.iterdir()}
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [12, 24]
+    for key in ("recon_loss", "mpjpe_mm", "mpjpe_root_aligned_mm", "codebook_usage", "perplexity"):
+        assert np.isfinite(log[-1][key])
+    model = VQVAE.from_pretrained(out / "last")
+    assert model.config.nb_code == 32 and bool(model.quantizer.initialised)
+    assert log[-1]["recon_loss"] < log[0]["recon_loss"] * 1.5
+
+
+def test_resumed_run_is_bit_identical(dataset, tmp_path):
+    train(config(dataset, tmp_path / "whole"), progress=False)
+    train(config(dataset, tmp_path / "parts"), stop_after=3, progress=False)
+    assert torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=False)["step"] == 3
+    train(config(dataset, tmp_path / "parts"), progress=False)
+    whole = VQVAE.from_pretrained(tmp_path / "whole" / "last").state_dict()
+    parts = VQVAE.from_pretrained(tmp_path / "parts" / "last").state_dict()
+    assert whole.keys() == parts.keys()
+    for key in whole:
+        assert torch.equal(whole[key], parts[key]), key
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=False)
+    assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
+    assert (tmp_path / "whole" / "log.jsonl").read_text() == (tmp_path / "parts" / "log.jsonl").read_text()
+
+
+def test_resume_with_other_settings_is_refused(dataset, tmp_path):
+    train(config(dataset, tmp_path / "run", steps=4), stop_after=2, progress=False)
+    with pytest.raises(MotionGPTError, match="different settings.*lr"):
+        train(config(dataset, tmp_path / "run", steps=4, lr=1e-3), progress=False)
+
+
+def test_learning_rate_schedule():
+    assert lr_factor(0, 10, [100], 0.05) == pytest.approx(0.1)
+    assert lr_factor(9, 10, [100], 0.05) == 1.0
+    assert lr_factor(99, 10, [100], 0.05) == 1.0
+    assert lr_factor(100, 10, [100], 0.05) == pytest.approx(0.05)
+
+
+def test_cli_train_rejects_wrong_width(dataset, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("train.txt", "val.txt", "test.txt"):
+        (bad / name).write_text((dataset / name).read_text())
+    (bad / "new_joint_vecs").symlink_to(dataset / "new_joint_vecs")
+    np.save(bad / "Mean.npy", np.zeros(251, np.float32))
+    np.save(bad / "Std.npy", np.ones(251, np.float32))
+    assert main(["vq", "train", "--data", str(bad), "--out", str(tmp_path / "o"), "--preset", "tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "expected 251" in err and "\n" not in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_cpu_training_keeps_processes_identical(dataset, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--main_process_port", str(_free_port()), "-m", "motiongpt", "vq", "train", "--data", str(dataset),
+           "--out", str(out), "--preset", "tiny", "--steps", "4", "--batch-size", "2", "--val-every", "4",
+           "--val-motions", "1", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "processes.json").read_text())
+    assert report["num_processes"] == 2
+    assert len(set(report["weights_sha256"])) == 1
+    assert report["weights_sha256"][0] == weights_digest(VQVAE.from_pretrained(out / "last"))
