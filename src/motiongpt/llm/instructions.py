@@ -1,0 +1,156 @@
+"""Instruction data: four records per (motion, caption), as the original `generate_dataset.py` writes them.
+
+Records are `{instruction, input, output, id, task}` with codes in the text form (`81,81,207`); the answer format
+(`text` or `vocab`) is chosen later, at finetuning time. Tasks: `t2m` (caption only), `initial` (+ first code),
+`last` (+ last code), `key` (+ 3-5 codes at random positions, in order). The original uses one random caption per
+motion; here every caption is used unless `one_caption` is set. Randomness is seeded per motion id, so a motion's
+records do not depend on which other motions are present.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+
+from motiongpt.data.layout import load_captions, split_ids
+from motiongpt.errors import MotionGPTError
+from motiongpt.io import atomic_path, read_json, write_json
+from motiongpt.llm.formats import parse_codes
+from motiongpt.llm.prompts import INSTRUCTIONS, format_input, text_codes
+
+RECORD_FIELDS = ("instruction", "input", "output", "id", "task")
+INFO_NAME = "info.json"
+CODEBOOK_KEYS = ("codebook_size", "nb_code", "num_codes", "n_codes")
+
+
+def codebook_size_from_vq(vq_dir: str | Path) -> int:
+    """The number of codes of a VQ model dir, read from its `config.json`."""
+    config = read_json(Path(vq_dir) / "config.json")
+    for key in CODEBOOK_KEYS:
+        if isinstance(config.get(key), int):
+            return config[key]
+    raise MotionGPTError(f"{Path(vq_dir) / 'config.json'}: no codebook size (expected one of {', '.join(CODEBOOK_KEYS)})")
+
+
+def load_codes(path: str | Path, codebook_size: int | None = None) -> np.ndarray:
+    """A motion's 1-D int64 code array from `<data>/VQVAE/<id>.npy`, checked against the codebook."""
+    path = Path(path)
+    try:
+        codes = np.load(path)
+    except (OSError, ValueError) as err:
+        raise MotionGPTError(f"{path}: cannot read codes ({err})") from err
+    codes = np.squeeze(codes) if codes.ndim > 1 else codes
+    if codes.ndim != 1 or codes.size == 0 or not np.issubdtype(codes.dtype, np.integer):
+        raise MotionGPTError(f"{path}: expected a non-empty 1-D integer array of codes, got {codes.dtype} {codes.shape}")
+    bad = np.flatnonzero((codes < 0) | (codes >= (codebook_size if codebook_size else np.iinfo(np.int64).max)))
+    if bad.size:
+        i = int(bad[0])
+        raise MotionGPTError(f"{path}: code {int(codes[i])} at position {i} is outside the codebook "
+                             f"(expected 0..{(codebook_size or 1) - 1})")
+    return codes.astype(np.int64)
+
+
+def motion_records(motion_id: str, codes: list[int], captions: list[str], rng: random.Random) -> list[dict]:
+    """The four task records for each caption of one motion."""
+    records = []
+    for caption in captions:
+        k = min(rng.randint(3, 5), len(codes))
+        key = [codes[i] for i in sorted(rng.sample(range(len(codes)), k))]
+        controls = {"t2m": None, "initial": [codes[0]], "last": [codes[-1]], "key": key}
+        for task, control in controls.items():
+            records.append({
+                "instruction": INSTRUCTIONS[task],
+                "input": format_input(caption, None if control is None else text_codes(control)),
+                "output": text_codes(codes),
+                "id": motion_id,
+                "task": task,
+            })
+    return records
+
+
+def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: int = 1337,
+                       codebook_size: int | None = None) -> dict[str, list[dict]]:
+    """Train and val records from a dataset in the HumanML3D layout with codes in `VQVAE/`."""
+    data_dir = Path(data_dir)
+    out = {}
+    for split in ("train", "val"):
+        records = []
+        for motion_id in split_ids(data_dir, split):
+            path = data_dir / "VQVAE" / f"{motion_id}.npy"
+            if not path.is_file():
+                continue  # as the original: motions without codes (filtered by length) are skipped
+            codes = load_codes(path, codebook_size).tolist()
+            captions = [c.text for c in load_captions(data_dir, motion_id) if c.text]
+            rng = random.Random(f"{seed}:{motion_id}")
+            if one_caption and captions:
+                captions = [rng.choice(captions)]
+            records.extend(motion_records(motion_id, codes, captions, rng))
+        out[split] = records
+    return out
+
+
+def write_records(path: str | Path, records: list[dict]) -> None:
+    """JSON Lines for `.jsonl`, otherwise one JSON list as the original's `train.json`."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        if path.suffix == ".jsonl":
+            for record in records:
+                f.write(json.dumps(record) + "\n")
+        else:
+            json.dump(records, f, indent=2)
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Records from a `.jsonl` or `.json` file, each checked for the required fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionGPTError(f"{path}: instruction file not found")
+    text = path.read_text()
+    try:
+        if path.suffix == ".jsonl":
+            items = [(i + 1, json.loads(line)) for i, line in enumerate(text.splitlines()) if line.strip()]
+        else:
+            data = json.loads(text)
+            if not isinstance(data, list):
+                raise MotionGPTError(f"{path}: expected a JSON list of records")
+            items = [(i, r) for i, r in enumerate(data)]
+    except json.JSONDecodeError as err:
+        raise MotionGPTError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
+    where = "line" if path.suffix == ".jsonl" else "record"
+    for n, record in items:
+        if not isinstance(record, dict):
+            raise MotionGPTError(f"{path}: {where} {n}: expected an object with {', '.join(RECORD_FIELDS)}")
+        missing = [k for k in ("instruction", "input", "output") if not isinstance(record.get(k), str)]
+        if missing:
+            raise MotionGPTError(f"{path}: {where} {n}: missing or non-string field(s) {', '.join(missing)}")
+    return [r for _, r in items]
+
+
+def find_split(directory: str | Path, split: str) -> Path:
+    directory = Path(directory)
+    for suffix in (".jsonl", ".json"):
+        if (directory / f"{split}{suffix}").is_file():
+            return directory / f"{split}{suffix}"
+    raise MotionGPTError(f"{directory}: no {split}.jsonl or {split}.json (build it with `motiongpt instructions build`)")
+
+
+def load_instructions(directory: str | Path) -> tuple[list[dict], list[dict], dict]:
+    """(train records, val records, info) of an instructions dir; info is {} if it has no info.json."""
+    directory = Path(directory)
+    info = read_json(directory / INFO_NAME) if (directory / INFO_NAME).is_file() else {}
+    return read_records(find_split(directory, "train")), read_records(find_split(directory, "val")), info
+
+
+def save_instructions(out_dir: str | Path, splits: dict[str, list[dict]], info: dict, as_json: bool = False) -> None:
+    out_dir = Path(out_dir)
+    for split, records in splits.items():
+        write_records(out_dir / f"{split}.{'json' if as_json else 'jsonl'}", records)
+    write_json(out_dir / INFO_NAME, info)
+
+
+def max_code(records: list[dict]) -> int:
+    """The largest code in the records' answers (-1 if none)."""
+    return max((max(parse_codes(r["output"], "text", None), default=-1) for r in records), default=-1)
