@@ -1,0 +1,195 @@
+"""`motiongpt generate ...` (text and controls -> motion files) and `motiongpt assemble` (one model dir)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from motiongpt.errors import MotionGPTError
+
+OUTPUT_FORMATS = ("npy", "gif", "mp4", "bvh")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "generate", help="generate motion from text (and pose controls)",
+        description="Generate motions from descriptions, optionally with control tokens or poses. Each sample "
+                    "writes motion.npy (T x 22 x 3 joints, metres, 20 fps), features.npy, tokens.json and the "
+                    "chosen renderings into OUT (OUT/sample_K/ or OUT/<text>_K/ when there are several). Poses are "
+                    ".npy joints (T x 22 x 3) or features (T x 263), or FILE.npy:FRAME for the 4 frames from FRAME.")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="motion descriptions")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="output dir")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model dir (pipeline.json, vq/, llm/); default: the model bundled with the package")
+    parser.add_argument("--from-file", type=Path, help="more descriptions, one per line")
+    parser.add_argument("--prompt", help="the original demo's instruction (one of its four, verbatim)")
+    parser.add_argument("--input", help="the original demo's input: TEXT or TEXT<Motion Token>a,b</Motion Token>")
+    parser.add_argument("--init-token", help="code the motion starts with")
+    parser.add_argument("--last-token", help="code the motion ends with")
+    parser.add_argument("--key-tokens", help="comma-separated codes the motion passes through, in order")
+    parser.add_argument("--init-pose", help="pose to start from (FILE.npy or FILE.npy:FRAME)")
+    parser.add_argument("--last-pose", help="pose to end in (FILE.npy or FILE.npy:FRAME)")
+    parser.add_argument("--key-poses", action="append",
+                        help="poses to pass through, in order: comma-separated, or repeat the option")
+    parser.add_argument("--num-samples", type=int, default=1, help="samples per description (default: 1)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="sample j (over descriptions, then samples) uses SEED + j (default: random, recorded "
+                             "in tokens.json)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="default: 0.8 (the original's)")
+    parser.add_argument("--top-k", type=int, default=200, help="default: 200 (the original's); 0 turns it off")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: off)")
+    parser.add_argument("--max-codes", type=int, default=49, help="at most this many codes, 4 frames each "
+                                                                   "(default: 49 = 196 frames)")
+    parser.add_argument("--unconstrained", action="store_true",
+                        help="sample freely and parse as the original (no guarantee that the answer is codes)")
+    parser.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
+    parser.add_argument("--batch-size", type=int, default=32, help="rows decoded together (default: 32)")
+    parser.add_argument("--formats", default=",".join(OUTPUT_FORMATS),
+                        help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: all); tokens.json is "
+                             "always written")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output dirs")
+    parser.set_defaults(func=run_generate)
+
+    asm = sub.add_parser("assemble", help="put a VQ-VAE dir and a finetuned LLM dir into one model dir",
+                         description="Copy a VQ-VAE model dir and a `motiongpt finetune` output dir (without its "
+                                     "training checkpoint; with its LoRA base if that lies elsewhere) into one "
+                                     "model dir for `motiongpt generate --model`.")
+    asm.add_argument("--vq", required=True, type=Path, help="VQ-VAE model dir")
+    asm.add_argument("--llm", required=True, type=Path, help="finetuned LLM dir")
+    asm.add_argument("-o", "--out", required=True, type=Path, help="model dir to write")
+    asm.add_argument("--overwrite", action="store_true")
+    asm.set_defaults(func=run_assemble)
+
+
+def _demo_controls(args: argparse.Namespace) -> tuple[str, dict]:
+    """The original demo's --prompt/--input: (caption, control keyword arguments)."""
+    from motiongpt.generation.controls import parse_code_list
+    from motiongpt.llm.prompts import INSTRUCTIONS, split_input
+
+    if args.prompt is None or args.input is None:
+        raise MotionGPTError("--prompt and --input go together (the original demo's form)")
+    task = next((t for t, text in INSTRUCTIONS.items() if text == args.prompt.strip()), None)
+    if task is None:
+        raise MotionGPTError(f"--prompt {args.prompt!r}: not one of the original's instructions: "
+                             + " | ".join(INSTRUCTIONS.values()))
+    caption, control = split_input(args.input)
+    if (control is None) != (task == "t2m"):
+        raise MotionGPTError(f"--input {args.input!r}: the {task} instruction "
+                             + ("takes no <Motion Token> codes" if task == "t2m" else
+                                "needs codes in <Motion Token>...</Motion Token>"))
+    if task == "t2m":
+        return caption, {}
+    codes = parse_code_list(control, "--input codes")
+    if task in ("initial", "last") and len(codes) != 1:
+        raise MotionGPTError(f"--input {args.input!r}: the {task} instruction takes one code, got {len(codes)}")
+    key = {"initial": "init_token", "last": "last_token"}.get(task, "key_tokens")
+    return caption, {key: codes[0] if task != "key" else codes}
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    texts = list(args.texts)
+    if args.from_file is not None:
+        if not args.from_file.is_file():
+            raise MotionGPTError(f"{args.from_file}: not found")
+        texts += [line.strip() for line in args.from_file.read_text().splitlines() if line.strip()]
+    return texts
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "motion"
+
+
+def sample_dirs(out: Path, captions: list[str], num_samples: int) -> list[Path]:
+    """OUT for a single sample, OUT/sample_K for one text, OUT/<slug>_K for several texts."""
+    if len(captions) * num_samples == 1:
+        return [out]
+    if len(captions) == 1:
+        return [out / f"sample_{k}" for k in range(num_samples)]
+    slugs: list[str] = []
+    for i, caption in enumerate(captions):
+        slug = _slug(caption)
+        slugs.append(slug if slug not in slugs else f"{slug}-{i}")
+    return [out / f"{slug}_{k}" for slug in slugs for k in range(num_samples)]
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from motiongpt.generation.pipeline import GenerationSettings, MotionGPT
+
+    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    if not formats or any(f not in OUTPUT_FORMATS for f in formats):
+        raise MotionGPTError(f"--formats {args.formats!r}: expected a comma-separated list of "
+                             f"{', '.join(OUTPUT_FORMATS)}")
+    from motiongpt.generation.controls import parse_code, parse_code_list
+
+    controls = {"init_token": None if args.init_token is None else parse_code(args.init_token, "--init-token"),
+                "last_token": None if args.last_token is None else parse_code(args.last_token, "--last-token"),
+                "key_tokens": None, "init_pose": args.init_pose, "last_pose": args.last_pose,
+                "key_poses": None if args.key_poses is None else
+                [p.strip() for item in args.key_poses for p in item.split(",") if p.strip()]}
+    if args.key_tokens is not None:
+        controls["key_tokens"] = parse_code_list(args.key_tokens, "--key-tokens")
+    texts = _texts(args)
+    if args.prompt is not None or args.input is not None:
+        if texts:
+            raise MotionGPTError("give descriptions either as TEXT/--from-file or as the original's --input, "
+                                 "not both")
+        caption, demo = _demo_controls(args)
+        clash = [k for k in demo if controls[k] is not None]
+        if clash:
+            raise MotionGPTError(f"--input already gives the {clash[0].replace('_', ' ')}; drop the option")
+        controls.update(demo)
+        texts = [caption]
+    if not texts:
+        raise MotionGPTError("no description given (TEXT, --from-file or --prompt/--input)")
+    settings = GenerationSettings(args.temperature, args.top_k or None, args.top_p, args.max_codes,
+                                  not args.unconstrained, not args.no_cache)
+    settings.check()
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # weight-loading bars would bury the one-line messages
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = MotionGPT.from_pretrained(args.model, device=device)
+    results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
+                             temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
+                             max_codes=settings.max_codes, constrained=settings.constrained,
+                             use_cache=settings.use_cache, **controls)
+    for result, directory in zip(results, sample_dirs(args.out, [r.caption for r in results[::args.num_samples]],
+                                                      args.num_samples)):
+        write_sample(result, directory, formats, settings, model.fmt, args.overwrite)
+        note = " (nothing parsed: the original's fallback)" if result.fallback else ""
+        print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
+    return 0
+
+
+def write_sample(result, directory: Path, formats: list[str], settings, fmt: str, overwrite: bool) -> None:
+    """One sample's files, all or none (the dir appears when complete)."""
+    from motiongpt.export.bvh import save_bvh
+    from motiongpt.export.render import render_gif, render_mp4
+    from motiongpt.io import atomic_directory, save_npy, write_json
+
+    if "bvh" in formats and result.joints.shape[1] != 22:
+        raise MotionGPTError(f"bvh: needs the 22-joint HumanML3D skeleton, this model makes "
+                             f"{result.joints.shape[1]} joints; drop bvh from --formats")
+    with atomic_directory(directory, overwrite=overwrite) as tmp:
+        write_json(tmp / "tokens.json", result.record(settings, fmt))
+        if "npy" in formats:
+            save_npy(tmp / "motion.npy", result.joints)
+            save_npy(tmp / "features.npy", result.features)
+        if "gif" in formats:
+            render_gif(result.joints, tmp / "motion.gif", fps=result.fps, title=result.caption)
+        if "mp4" in formats:
+            render_mp4(result.joints, tmp / "motion.mp4", fps=result.fps, title=result.caption)
+        if "bvh" in formats:
+            save_bvh(result.joints, tmp / "motion.bvh", fps=result.fps)
+
+
+def run_assemble(args: argparse.Namespace) -> int:
+    from motiongpt.generation.pipeline import assemble
+
+    out = assemble(args.vq, args.llm, args.out, overwrite=args.overwrite)
+    print(f"{out}: model dir (use with `motiongpt generate --model {out}`)")
+    return 0

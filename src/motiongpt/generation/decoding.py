@@ -1,0 +1,96 @@
+"""Batched sampling from a causal LM with a KV cache, one random stream per row.
+
+Prompts are left-padded with an attention mask and explicit position ids, so a row sees exactly what it would see
+alone. Each row samples with its own `torch.Generator` (exponential race: argmax of p / Exp(1) noise, which draws
+a token with probability p), so its tokens depend only on its seed and its logits: the same seed gives the same
+answer whether the row runs alone or in a batch, with or without the cache. Rows leave the batch (and the cache)
+as soon as they emit a stop token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import (DynamicCache, LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper,
+                          TopKLogitsWarper, TopPLogitsWarper)
+
+from motiongpt.generation.constraints import CodeConstraint
+
+
+@dataclass
+class Decoded:
+    tokens: list[list[int]]  # generated ids per row, stop token included when one was emitted
+    forward_passes: int
+
+
+def sampling_warpers(temperature: float, top_k: int | None, top_p: float | None) -> list[LogitsProcessor]:
+    """Temperature, then top-k, then top-p (the original: temperature 0.8 and top-k 200, no top-p)."""
+    warpers: list[LogitsProcessor] = [TemperatureLogitsWarper(float(temperature))]
+    if top_k:
+        warpers.append(TopKLogitsWarper(int(top_k)))
+    if top_p is not None and top_p < 1.0:
+        warpers.append(TopPLogitsWarper(float(top_p)))
+    return warpers
+
+
+def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        mask[i, width - len(p):] = 1
+    return ids.to(device), mask.to(device)
+
+
+@torch.no_grad()
+def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequence[int], *,
+           processors: Sequence[LogitsProcessor], stop_ids: frozenset[int], pad_id: int, max_new_tokens: int,
+           use_cache: bool = True) -> Decoded:
+    """Sample up to `max_new_tokens` tokens after each prompt; `processors` run in order on the logits (a
+    `CodeConstraint` among them follows the rows as finished ones leave the batch)."""
+    device = next(model.parameters()).device
+    ids, mask = _left_pad(prompts, pad_id, device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+    processor_list = LogitsProcessorList(processors)
+    active = list(range(len(prompts)))
+    out: list[list[int]] = [[] for _ in prompts]
+    cache = DynamicCache(config=model.config) if use_cache else None
+    passes = 0
+    for step in range(max_new_tokens):
+        if use_cache:
+            fresh = slice(None) if step == 0 else slice(-1, None)
+            logits = model(input_ids=ids[:, fresh], attention_mask=mask, position_ids=positions[:, fresh],
+                           past_key_values=cache, use_cache=True).logits[:, -1]
+        else:
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, -1]
+        passes += 1
+        scores = processor_list(ids, logits.float())
+        probs = torch.softmax(scores, dim=-1)
+        noise = torch.stack([torch.empty(probs.shape[-1], device=device).exponential_(generator=g)
+                             for g in generators])
+        chosen = (probs / noise).argmax(-1)
+        ids = torch.cat([ids, chosen[:, None]], dim=1)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+        keep = []
+        for i, (row, token) in enumerate(zip(active, chosen.tolist())):
+            out[row].append(token)
+            if token not in stop_ids:
+                keep.append(i)
+        if not keep:
+            break
+        if len(keep) < len(active):
+            index = torch.tensor(keep, device=device)
+            ids, mask, positions = ids[index], mask[index], positions[index]
+            if cache is not None:
+                cache.batch_select_indices(index)
+            generators = [generators[i] for i in keep]
+            active = [active[i] for i in keep]
+            for p in processors:
+                if isinstance(p, CodeConstraint):
+                    p.select(keep)
+    return Decoded(out, passes)

@@ -1,0 +1,255 @@
+"""Text (and pose controls) -> motion: the finetuned LLM writes VQ codes, the VQ-VAE decodes them to features,
+and the features become joint positions.
+
+A model dir holds everything needed:
+
+    pipeline.json   {"model_type": "motiongpt", "vq": "vq", "llm": "llm", "format", "codebook_size"}
+    vq/             a VQ-VAE model dir (VQVAE.save_pretrained: config.json, model.safetensors, Mean.npy, Std.npy)
+    llm/            a finetuned LLM dir (motiongpt finetune's output: adapter or full weights, tokenizer,
+                    motiongpt.json; a LoRA base lies in llm/base/)
+
+Make one with `assemble(vq_dir, llm_dir, out)` (`motiongpt assemble`) or `MotionGPT.save_pretrained(out)`.
+Generation defaults are the original's: temperature 0.8, top-k 200, at most 49 codes (196 frames).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motiongpt.errors import MotionGPTError
+from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Controls
+from motiongpt.generation.controls import Pose, build_controls
+from motiongpt.generation.decoding import sample, sampling_warpers
+from motiongpt.io import atomic_directory, read_json, write_json
+from motiongpt.llm.finetune import CHECKPOINT_DIR, META_NAME, dir_hash, encode_prompt, load_finetuned
+from motiongpt.llm.formats import build_prompt, check_format, parse_codes
+from motiongpt.llm.prompts import MOTION_OPEN
+from motiongpt.motion.features import features_to_joints
+from motiongpt.motion.skeleton import get_spec
+from motiongpt.tokenizer.model import VQVAE
+
+PIPELINE_NAME = "pipeline.json"
+VQ_DIR = "vq"
+LLM_DIR = "llm"
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "model"
+FALLBACK_CODE = 1  # the original's evaluation decodes a row of code 1 when nothing parses
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    temperature: float = 0.8
+    top_k: int | None = 200
+    top_p: float | None = None
+    max_codes: int = 49
+    constrained: bool = True
+    use_cache: bool = True
+
+    def check(self) -> None:
+        if not self.temperature > 0:
+            raise MotionGPTError(f"temperature {self.temperature}: must be positive")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or int(self.top_k) != self.top_k
+                                       or self.top_k < 1):
+            raise MotionGPTError(f"top-k {self.top_k}: must be a positive integer")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise MotionGPTError(f"top-p {self.top_p}: must be in (0, 1]")
+        if isinstance(self.max_codes, bool) or int(self.max_codes) != self.max_codes or self.max_codes < 1:
+            raise MotionGPTError(f"max codes {self.max_codes}: must be a positive integer")
+
+
+@dataclass
+class GeneratedMotion:
+    caption: str
+    prompt: str
+    answer: str  # what the LLM wrote after `### Response:`
+    codes: list[int]
+    features: np.ndarray  # (4 * len(codes), D), raw (un-normalised)
+    joints: np.ndarray  # (4 * len(codes), J, 3), metres, Y up, at `fps`
+    seed: int
+    controls: Controls
+    fallback: bool  # nothing parsed (unconstrained only): the original's row of code 1
+    fps: float
+
+    @property
+    def satisfies_controls(self) -> bool:
+        return not self.fallback and self.controls.satisfied_by(self.codes)
+
+    def record(self, settings: GenerationSettings, fmt: str) -> dict:
+        """What `tokens.json` holds: enough to reproduce the sample (seed, prompt, settings)."""
+        return {"caption": self.caption, "codes": self.codes, "prompt": self.prompt, "answer": self.answer,
+                "seed": self.seed, "format": fmt, "controls": asdict(self.controls), "task": self.controls.task,
+                "settings": asdict(settings), "fallback": self.fallback,
+                "satisfies_controls": self.satisfies_controls, "frames": len(self.joints), "fps": self.fps}
+
+
+def _check_caption(text: object) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise MotionGPTError(f"description {text!r}: expected a non-empty text")
+    if MOTION_OPEN in text:
+        raise MotionGPTError(f"description {text!r}: holds {MOTION_OPEN}; give control codes as init/last/key "
+                             "tokens (or, in the CLI, --prompt with --input as the original)")
+    return text.strip()
+
+
+class MotionGPT:
+    """VQ-VAE + finetuned LLM; `generate` turns descriptions (and controls) into motions."""
+
+    def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str):
+        self.vq, self.llm, self.tokenizer, self.fmt = vq, llm.eval(), tokenizer, check_format(fmt)
+        if not vq.has_statistics:
+            raise MotionGPTError("the VQ-VAE has no Mean/Std; it cannot decode codes into motion")
+        self.codebook_size = vq.config.nb_code
+        self.spec = get_spec("t2m" if vq.config.input_dim == 263 else "kit")
+        self.answer_vocab = AnswerVocab.from_tokenizer(tokenizer, self.fmt, self.codebook_size)
+        self.stats = {"rows": 0, "forward_passes": 0, "generated_tokens": 0}
+
+    # ---------------------------------------------------------------- persistence
+    @classmethod
+    def from_pretrained(cls, directory: str | Path | None = None, device: str | torch.device = "cpu",
+                        dtype: torch.dtype | None = None) -> "MotionGPT":
+        """Load a model dir (see the module docstring); None: the model bundled with the package."""
+        if directory is None:
+            directory = BUNDLED_MODEL
+            if not directory.is_dir():
+                raise MotionGPTError(f"no bundled model yet ({directory} does not exist); pass --model DIR, a dir "
+                                     "made by `motiongpt assemble`")
+        directory = Path(directory)
+        if not (directory / PIPELINE_NAME).is_file():
+            raise MotionGPTError(f"{directory}: not a MotionGPT model dir (expected {PIPELINE_NAME}, {VQ_DIR}/ and "
+                                 f"{LLM_DIR}/; make one with `motiongpt assemble`)")
+        config = read_json(directory / PIPELINE_NAME)
+        vq = VQVAE.from_pretrained(directory / config.get("vq", VQ_DIR), map_location=str(device))
+        llm, tokenizer, meta = load_finetuned(directory / config.get("llm", LLM_DIR), device=device, dtype=dtype,
+                                              merge=True)
+        if int(meta.get("codebook_size", vq.config.nb_code)) != vq.config.nb_code:
+            raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
+                                 f"{vq.config.nb_code}")
+        return cls(vq, llm, tokenizer, meta.get("format", "text"))
+
+    def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
+        """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
+        with atomic_directory(directory, overwrite=overwrite) as tmp:
+            self.vq.save_pretrained(tmp / VQ_DIR)
+            self.llm.save_pretrained(str(tmp / LLM_DIR))
+            self.tokenizer.save_pretrained(str(tmp / LLM_DIR))
+            write_json(tmp / LLM_DIR / META_NAME, {"kind": "full", "base": ".", "format": self.fmt,
+                                                   "codebook_size": self.codebook_size, "tokenizer": "."})
+            _write_pipeline_config(tmp, self.fmt, self.codebook_size)
+
+    # ---------------------------------------------------------------- building blocks
+    def prompt(self, caption: str, controls: Controls = Controls()) -> str:
+        """The original's prompt for a description and its controls, in this model's answer format."""
+        return build_prompt(controls.instruction, _check_caption(caption), controls.prompt_codes(), self.fmt)
+
+    def controls(self, *, init_token=None, last_token=None, key_tokens=None, init_pose: Pose | None = None,
+                 last_pose: Pose | None = None, key_poses: Sequence[Pose] | Pose | None = None,
+                 max_codes: int | None = None) -> Controls:
+        """Checked controls; poses are encoded into codes with the VQ encoder."""
+        return build_controls(self.codebook_size, init_token=init_token, last_token=last_token,
+                              key_tokens=key_tokens, init_pose=init_pose, last_pose=last_pose, key_poses=key_poses,
+                              vq=self.vq, spec=self.spec.name, max_codes=max_codes)
+
+    def decode(self, codes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(raw features (4n, D), joints (4n, J, 3)) of a code list."""
+        features = self.vq.decode_codes(np.asarray(codes, dtype=np.int64))
+        return features, np.asarray(features_to_joints(features, self.spec), dtype=np.float32)
+
+    # ---------------------------------------------------------------- generation
+    def generate(self, texts: str | Sequence[str], *, init_token: int | None = None, last_token: int | None = None,
+                 key_tokens: Sequence[int] | None = None, init_pose: Pose | None = None,
+                 last_pose: Pose | None = None, key_poses: Sequence[Pose] | Pose | None = None,
+                 num_samples: int = 1, temperature: float = 0.8, top_k: int | None = 200,
+                 top_p: float | None = None, max_codes: int = 49, seed: int | None = None,
+                 constrained: bool = True, use_cache: bool = True, batch_size: int = 32) -> list[GeneratedMotion]:
+        """`num_samples` motions per text, in order (text 0's samples first).
+
+        Sample j of the call (counting over texts, then samples) uses seed `seed + j`, so any sample can be
+        reproduced alone with that seed; a batch and single runs give the same codes. `constrained=False` samples
+        freely and parses as the original's evaluation (digits, cut at the first out-of-codebook code, a row of
+        code 1 when nothing is left).
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise MotionGPTError("no description given")
+        captions = [_check_caption(t) for t in texts]
+        if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+            raise MotionGPTError(f"number of samples {num_samples}: must be a positive integer")
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise MotionGPTError(f"batch size {batch_size}: must be a positive integer")
+        settings = GenerationSettings(temperature, top_k, top_p, max_codes, constrained, use_cache)
+        settings.check()
+        controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
+                                 init_pose=init_pose, last_pose=last_pose, key_poses=key_poses, max_codes=max_codes)
+        base_seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        rows = [(caption, self.prompt(caption, controls)) for caption in captions for _ in range(int(num_samples))]
+        results = []
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            seeds = [base_seed + start + i for i in range(len(chunk))]
+            answers = self._sample([p for _, p in chunk], [controls] * len(chunk), seeds, settings)
+            for (caption, prompt), answer, row_seed in zip(chunk, answers, seeds):
+                results.append(self._result(caption, prompt, answer, row_seed, controls, settings))
+        return results
+
+    def _sample(self, prompts: list[str], controls: list[Controls], seeds: list[int],
+                settings: GenerationSettings) -> list[str]:
+        vocab = self.answer_vocab
+        processors = sampling_warpers(settings.temperature, settings.top_k, settings.top_p)
+        if settings.constrained:
+            processors.insert(0, CodeConstraint(vocab, controls, settings.max_codes))
+        decoded = sample(self.llm, [encode_prompt(self.tokenizer, p) for p in prompts], seeds,
+                         processors=processors, stop_ids=vocab.stop_ids, pad_id=self.tokenizer.pad_token_id,
+                         max_new_tokens=vocab.max_new_tokens(settings.max_codes), use_cache=settings.use_cache)
+        self.stats["rows"] += len(prompts)
+        self.stats["forward_passes"] += decoded.forward_passes
+        self.stats["generated_tokens"] += sum(len(t) for t in decoded.tokens)
+        return [self.tokenizer.decode(t, skip_special_tokens=True) for t in decoded.tokens]
+
+    def _result(self, caption: str, prompt: str, answer: str, seed: int, controls: Controls,
+                settings: GenerationSettings) -> GeneratedMotion:
+        codes = parse_codes(answer, self.fmt, self.codebook_size)[: settings.max_codes]
+        fallback = not codes
+        if settings.constrained and (fallback or not controls.satisfied_by(codes)):
+            raise RuntimeError(f"constrained decoding wrote an invalid answer {answer!r} for {controls}")
+        if fallback:
+            codes = [min(FALLBACK_CODE, self.codebook_size - 1)] * settings.max_codes
+        features, joints = self.decode(codes)
+        return GeneratedMotion(caption, prompt, answer, codes, features, joints, seed, controls, fallback,
+                               self.spec.fps)
+
+
+def _write_pipeline_config(directory: Path, fmt: str, codebook_size: int) -> None:
+    write_json(directory / PIPELINE_NAME, {"model_type": "motiongpt", "vq": VQ_DIR, "llm": LLM_DIR, "format": fmt,
+                                           "codebook_size": codebook_size})
+
+
+def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite: bool = False) -> Path:
+    """Copy a VQ-VAE dir and a finetuned LLM dir (and its LoRA base, if it lies elsewhere) into one model dir."""
+    vq_dir, llm_dir, out = Path(vq_dir), Path(llm_dir), Path(out)
+    vq = VQVAE.from_pretrained(vq_dir)
+    if not vq.has_statistics:
+        raise MotionGPTError(f"{vq_dir}: no Mean.npy/Std.npy beside the weights; the model could not decode codes")
+    meta = read_json(llm_dir / META_NAME)
+    fmt = check_format(meta.get("format", "text"))
+    if int(meta.get("codebook_size", vq.config.nb_code)) != vq.config.nb_code:
+        raise MotionGPTError(f"{llm_dir}: finetuned on {meta['codebook_size']} codes, but {vq_dir} has "
+                             f"{vq.config.nb_code}")
+    pinned = (meta.get("vq") or {}).get("sha256")
+    if pinned and pinned != dir_hash(vq_dir):
+        raise MotionGPTError(f"{llm_dir}: finetuned on the codes of another VQ-VAE than {vq_dir} (its files differ "
+                             f"from the ones recorded in {META_NAME})")
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        shutil.copytree(vq_dir, tmp / VQ_DIR, ignore=shutil.ignore_patterns(".*"))
+        shutil.copytree(llm_dir, tmp / LLM_DIR, ignore=shutil.ignore_patterns(".*", CHECKPOINT_DIR))
+        base = meta.get("base")
+        if meta.get("kind") == "lora" and base and Path(base).is_absolute():
+            shutil.copytree(base, tmp / LLM_DIR / "base", ignore=shutil.ignore_patterns(".*"))
+            write_json(tmp / LLM_DIR / META_NAME, {**meta, "base": "base"})
+        _write_pipeline_config(tmp, fmt, vq.config.nb_code)
+    return out

@@ -1,0 +1,195 @@
+"""MotionGPT.generate on an untrained tiny model (both answer formats): every result parses and meets its controls,
+batching and the KV cache do not change the codes, and model dirs round-trip."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from motiongpt.errors import MotionGPTError
+from motiongpt.generation.constraints import CodeConstraint, Controls
+from motiongpt.generation.pipeline import MotionGPT, assemble
+from motiongpt.io import write_json
+from motiongpt.llm.finetune import META_NAME, encode_prompt
+from motiongpt.llm.formats import parse_codes
+from motiongpt.motion.features import joints_to_features
+
+CAPTIONS = ["a person walks forward.", "a man jumps.", "someone turns around and sits down slowly.",
+            "the person waves", "a figure kicks twice with the left leg.", "crawling on the floor"]
+
+
+def test_random_prompts_and_controls_all_parse_and_meet_the_controls(pipeline):
+    """200 prompts: 50 random control sets x 4 random descriptions, random sampling settings."""
+    rng = random.Random(0)
+    n = pipeline.codebook_size
+    checked = 0
+    for trial in range(50):
+        kwargs = {"init_token": rng.randrange(n) if rng.random() < 0.5 else None,
+                  "last_token": rng.randrange(n) if rng.random() < 0.5 else None,
+                  "key_tokens": [rng.randrange(n) for _ in range(rng.randint(1, 5))] if rng.random() < 0.5 else None}
+        need = Controls(kwargs["init_token"], kwargs["last_token"], tuple(kwargs["key_tokens"] or ())).min_codes()
+        results = pipeline.generate(rng.sample(CAPTIONS, 4), **kwargs, max_codes=need + rng.randrange(5),
+                                    temperature=rng.choice([0.5, 0.8, 2.0]), top_k=rng.choice([None, 5, 200]),
+                                    top_p=rng.choice([None, 0.9]), seed=trial)
+        for r in results:
+            assert r.codes == parse_codes(r.answer, pipeline.fmt, n)
+            assert 1 <= len(r.codes) <= need + 4 and not r.fallback
+            assert r.satisfies_controls, (kwargs, r.codes)
+            assert r.joints.shape == (4 * len(r.codes), 22, 3) and r.features.shape == (4 * len(r.codes), 263)
+            assert np.isfinite(r.joints).all()
+            checked += 1
+    assert checked == 200
+
+
+def test_batched_and_single_generation_give_the_same_codes(pipeline):
+    kwargs = dict(key_tokens=[17, 250], max_codes=8, seed=100, num_samples=2)
+    batched = pipeline.generate(CAPTIONS, **kwargs)
+    chunked = pipeline.generate(CAPTIONS, **kwargs, batch_size=5)
+    assert [r.codes for r in batched] == [r.codes for r in chunked]
+    for j, r in enumerate(batched):
+        alone = pipeline.generate(r.caption, key_tokens=[17, 250], max_codes=8, seed=100 + j)[0]
+        assert alone.codes == r.codes and alone.seed == r.seed == 100 + j
+    assert len({tuple(r.codes) for r in batched}) > len(batched) // 2  # different seeds, different samples
+
+
+def test_cache_and_no_cache_give_the_same_codes(pipeline):
+    kwargs = dict(init_token=3, max_codes=6, seed=7, num_samples=3)
+    cached = pipeline.generate(CAPTIONS[:2], **kwargs)
+    before = dict(pipeline.stats)
+    uncached = pipeline.generate(CAPTIONS[:2], **kwargs, use_cache=False)
+    assert [r.codes for r in cached] == [r.codes for r in uncached]
+    assert pipeline.stats["forward_passes"] > before["forward_passes"]
+
+
+def test_unconstrained_is_free_sampling_with_the_original_fallback(pipeline):
+    results = pipeline.generate(CAPTIONS[:3], max_codes=5, seed=3, num_samples=2, constrained=False,
+                                init_token=12)
+    for r in results:
+        parsed = parse_codes(r.answer, pipeline.fmt, pipeline.codebook_size)[:5]
+        assert r.codes == (parsed if parsed else [1] * 5)
+        assert r.fallback == (not parsed)
+    # an untrained model does not write valid answers by itself
+    assert not all(r.satisfies_controls for r in results)
+
+
+def test_the_constraint_works_inside_transformers_generate(pipeline):
+    tokenizer, vocab = pipeline.tokenizer, pipeline.answer_vocab
+    controls = [Controls(init=5), Controls(last=299, keys=(10, 20)), Controls()]
+    prompts = [encode_prompt(tokenizer, pipeline.prompt(c, k)) for c, k in zip(CAPTIONS, controls)]
+    width = max(map(len, prompts))
+    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    torch.manual_seed(0)
+    out = pipeline.llm.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_k=50,
+                                logits_processor=LogitsProcessorList([CodeConstraint(vocab, controls, 6)]),
+                                max_new_tokens=vocab.max_new_tokens(6) + 1, pad_token_id=tokenizer.pad_token_id)
+    for row, c in zip(out[:, width:], controls):
+        codes = parse_codes(tokenizer.decode(row, skip_special_tokens=True), pipeline.fmt, pipeline.codebook_size)
+        assert 1 <= len(codes) <= 6 and c.satisfied_by(codes)
+
+
+def test_pose_controls_become_the_vq_codes_of_the_frames(pipeline, humanml3d_mini, tmp_path):
+    joints = np.load(humanml3d_mini / "new_joints" / "012314.npy")
+    features = np.load(humanml3d_mini / "new_joint_vecs" / "012314.npy")
+    np.save(tmp_path / "joints.npy", joints)
+    np.save(tmp_path / "features.npy", features)
+    encode = pipeline.vq.encode_motion
+    at30 = int(encode(features[30:34])[0])
+    assert pipeline.controls(init_pose=f"{tmp_path / 'features.npy'}:30").init == at30
+    from_joints = np.asarray(joints_to_features(joints.astype(np.float64)), dtype=np.float32)
+    assert pipeline.controls(init_pose=f"{tmp_path / 'joints.npy'}:30").init == int(encode(from_joints[30:34])[0])
+    assert pipeline.controls(last_pose=features).last == int(encode(features[-4:])[0])
+    keys = pipeline.controls(key_poses=[f"{tmp_path / 'features.npy'}:0", features[8:20]]).keys
+    assert keys == (int(encode(features[:4])[0]), *map(int, encode(features[8:20])))
+    result = pipeline.generate("a person walks.", init_pose=f"{tmp_path / 'features.npy'}:30",
+                               last_pose=tmp_path / "joints.npy", max_codes=5, seed=0)[0]
+    assert result.codes[0] == at30 and result.codes[-1] == int(encode(from_joints[-4:])[0])
+
+
+@pytest.mark.parametrize("pose, message", [
+    ("missing.npy", "not found"),
+    ("bad.npy", r"shape \(20, 10\)"),
+    ("features.npy:18", "frame 18 leaves fewer than 4 frames"),
+    ("short_joints.npy", "at least 5"),
+])
+def test_bad_poses_raise_one_line_errors(pipeline, tmp_path, pose, message):
+    np.save(tmp_path / "bad.npy", np.zeros((20, 10), np.float32))
+    np.save(tmp_path / "features.npy", np.zeros((21, 263), np.float32))
+    np.save(tmp_path / "short_joints.npy", np.zeros((4, 22, 3), np.float32))
+    with pytest.raises(MotionGPTError, match=message) as err:
+        pipeline.generate("a person walks.", init_pose=str(tmp_path / pose))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("texts", ["", "   ", [], ["ok", ""], "walk<Motion Token>3</Motion Token>"])
+def test_bad_descriptions_raise(pipeline, texts):
+    with pytest.raises(MotionGPTError):
+        pipeline.generate(texts)
+
+
+def test_save_load_round_trip_gives_the_same_motions(pipeline, tmp_path):
+    pipeline.save_pretrained(tmp_path / "model")
+    loaded = MotionGPT.from_pretrained(tmp_path / "model")
+    assert loaded.fmt == pipeline.fmt and loaded.codebook_size == pipeline.codebook_size
+    a = pipeline.generate(CAPTIONS[:2], key_tokens=[1, 2], max_codes=6, seed=9)
+    b = loaded.generate(CAPTIONS[:2], key_tokens=[1, 2], max_codes=6, seed=9)
+    assert [r.codes for r in a] == [r.codes for r in b]
+    np.testing.assert_allclose(a[0].joints, b[0].joints, atol=1e-5)
+
+
+def test_assemble_copies_a_lora_finetune_with_its_base(pipeline, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    if pipeline.fmt != "text":
+        pytest.skip("one format is enough for the file layout")
+    base = tmp_path / "base"
+    pipeline.llm.save_pretrained(str(base))
+    pipeline.tokenizer.save_pretrained(str(base))
+    lora = get_peft_model(type(pipeline.llm)(pipeline.llm.config), LoraConfig(r=4, target_modules=["q_proj"]))
+    lora.load_state_dict(pipeline.llm.state_dict(), strict=False)
+    finetuned = tmp_path / "finetuned"
+    lora.save_pretrained(str(finetuned))
+    pipeline.tokenizer.save_pretrained(str(finetuned))
+    (finetuned / "checkpoint").mkdir()
+    (finetuned / "checkpoint" / "optim.pt").write_bytes(b"training state")
+    meta = {"kind": "lora", "base": str(base.resolve()), "format": "text", "codebook_size": 300, "tokenizer": "."}
+    write_json(finetuned / META_NAME, meta)
+    pipeline.vq.save_pretrained(tmp_path / "vq")
+
+    out = assemble(tmp_path / "vq", finetuned, tmp_path / "model")
+    assert (out / "llm" / "base" / "config.json").is_file() and not (out / "llm" / "checkpoint").exists()
+    model = MotionGPT.from_pretrained(out)
+    assert model.generate("a man jumps.", init_token=7, max_codes=3, seed=1)[0].codes[0] == 7
+
+    write_json(finetuned / META_NAME, {**meta, "codebook_size": 512})
+    with pytest.raises(MotionGPTError, match="512 codes"):
+        assemble(tmp_path / "vq", finetuned, tmp_path / "model2")
+
+
+def test_missing_model_dir_errors(tmp_path):
+    with pytest.raises(MotionGPTError, match="not a MotionGPT model dir"):
+        MotionGPT.from_pretrained(tmp_path)
+
+
+def test_invalid_settings_raise(pipeline):
+    for kwargs in (dict(temperature=0), dict(top_k=0), dict(top_p=1.5), dict(max_codes=0), dict(num_samples=0)):
+        with pytest.raises(MotionGPTError):
+            pipeline.generate("a man jumps.", **kwargs)
+
+
+def test_no_bundled_model_yet_gives_a_clear_error():
+    from motiongpt.generation.pipeline import BUNDLED_MODEL
+
+    if BUNDLED_MODEL.is_dir():
+        pytest.skip("a model is bundled")
+    with pytest.raises(MotionGPTError, match="no bundled model yet"):
+        MotionGPT.from_pretrained(None)
+
+
+def test_decode_lengths(pipeline):
+    features, joints = pipeline.decode([0])
+    assert features.shape == (4, 263) and joints.shape == (4, 22, 3)
