@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from motiongpt.data.captions import POS_TAGS, Style, compose, gerund, make_caption, mirror_text, tag, third_person
+from motiongpt.data.captions import (POS_TAGS, VERBS, Style, compose, gerund, make_caption, mirror_text, tag,
+                                     third_person)
 from motiongpt.data.layout import format_caption_line, load_captions, parse_caption_line
 
 
@@ -62,3 +63,23 @@ def test_compose_gives_distinct_seeded_captions_with_the_style():
     assert any(w in " ".join(captions) for w in ("tired", "weary", "wearily"))
     plain = compose(["walk forward", "walk ahead"], Style(), "clip-2", 3)
     assert len(set(plain)) == 3 and all("forward" in c or "ahead" in c for c in plain)
+
+
+def test_coordinated_verbs_agree_with_the_subject():
+    assert third_person("walk forward, then turn to the left and walk on") == \
+        "walks forward, then turns to the left and walks on"
+    assert gerund("raise both hands and wave them") == "raising both hands and waving them"
+    assert third_person("walk forward and to the right") == "walks forward and to the right"
+
+
+def test_every_bandai_caption_conjugates_each_verb():
+    from motiongpt.data.bandai import ACTIONS, STYLES
+    from motiongpt.data.captions import compose
+
+    for content, actions in ACTIONS.items():
+        for style_name, style in STYLES.items():
+            for caption in compose(actions, style, f"{content}_{style_name}", count=3):
+                words = caption.rstrip(".").replace(",", "").split()
+                for prev, word in zip(words, words[1:]):
+                    if prev in ("and", "then") and word in VERBS:
+                        raise AssertionError(f"{caption!r}: {word!r} is not conjugated")

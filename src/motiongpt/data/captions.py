@@ -219,34 +219,46 @@ _DOUBLE_FINAL = {"run", "jog", "step", "strut", "drag", "skip", "hop", "stop", "
                  "trip", "sit", "hit", "spin", "get", "put", "clap", "begin", "wag", "stab"}
 
 
-def third_person(phrase: str) -> str:
-    """'walk forward' -> 'walks forward' (the first word is the verb)."""
-    verb, _, rest = phrase.partition(" ")
+def _inflect_verbs(phrase: str, inflect) -> str:
+    """Apply `inflect` to the phrase's first word and to every verb coordinated after "and" or "then"."""
+    words = phrase.split(" ")
+    out = [inflect(words[0])]
+    for prev, word in zip(words, words[1:]):
+        coordinated = prev.rstrip(",") in ("and", "then") and word in VERBS
+        out.append(inflect(word) if coordinated else word)
+    return " ".join(out)
+
+
+def _third_person_verb(verb: str) -> str:
     if verb in ("do", "go"):
-        verb += "es"
-    elif verb == "have":
-        verb = "has"
-    elif verb.endswith("y") and verb[-2:-1] not in "aeiou":
-        verb = verb[:-1] + "ies"
-    elif verb.endswith(_ES_ENDINGS):
-        verb += "es"
-    else:
-        verb += "s"
-    return f"{verb} {rest}".strip()
+        return verb + "es"
+    if verb == "have":
+        return "has"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return verb[:-1] + "ies"
+    if verb.endswith(_ES_ENDINGS):
+        return verb + "es"
+    return verb + "s"
+
+
+def _gerund_verb(verb: str) -> str:
+    if verb in _DOUBLE_FINAL:
+        return verb + verb[-1] + "ing"
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith("ee") and verb != "be":
+        return verb[:-1] + "ing"
+    return verb + "ing"
+
+
+def third_person(phrase: str) -> str:
+    """'walk forward and turn left' -> 'walks forward and turns left' (coordinated verbs agree too)."""
+    return _inflect_verbs(phrase, _third_person_verb)
 
 
 def gerund(phrase: str) -> str:
-    """'walk forward' -> 'walking forward'."""
-    verb, _, rest = phrase.partition(" ")
-    if verb in _DOUBLE_FINAL:
-        verb += verb[-1] + "ing"
-    elif verb.endswith("ie"):
-        verb = verb[:-2] + "ying"
-    elif verb.endswith("e") and not verb.endswith("ee") and verb != "be":
-        verb = verb[:-1] + "ing"
-    else:
-        verb += "ing"
-    return f"{verb} {rest}".strip()
+    """'walk forward and turn left' -> 'walking forward and turning left'."""
+    return _inflect_verbs(phrase, _gerund_verb)
 
 
 @dataclass(frozen=True)
