@@ -15,6 +15,8 @@ COMMAND_MODULES = [
     "motiongpt.llm.cli",
     "motiongpt.eval.cli",
     "motiongpt.export.cli",
+    "motiongpt.generation.cli",
+    "motiongpt.app.cli",
 ]
 
 
