@@ -56,6 +56,16 @@ def test_random_walks_always_give_codes_that_meet_the_controls(vocab, pipeline):
     assert len(lengths) > 3  # walks end at many lengths, not only at max_codes
 
 
+def test_repeated_control_codes_are_all_met(vocab, pipeline):
+    """Controls drawn from 3 codes repeat often (keys 16, 8, 8; last == a key): the end waits for every one."""
+    rng = random.Random(1)
+    for _ in range(200):
+        controls, max_codes = random_controls(rng, 3)
+        tokens = walk(vocab, controls, max_codes, rng)
+        codes = parse_codes(pipeline.tokenizer.decode(tokens, skip_special_tokens=True), vocab.fmt, pipeline.codebook_size)
+        assert controls.satisfied_by(codes), (controls, codes)
+
+
 def test_every_valid_answer_stays_allowed(vocab, pipeline):
     """Completeness: the canonical tokens of any code list meeting the controls pass the mask step by step."""
     rng = random.Random(1)

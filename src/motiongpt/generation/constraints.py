@@ -117,7 +117,13 @@ class CodePlan:
         return keys[self.matched] if self.matched < len(keys) else None
 
     def can_end_after(self, code: int) -> bool:
+        """Whether the answer may end right after writing `code` (not yet pushed)."""
         return self.needed_after(code) == 0
+
+    def complete(self) -> bool:
+        """Whether the codes pushed so far satisfy every control, so the answer may end now."""
+        last = self.controls.last
+        return self.matched == len(self.controls.keys) and (last is None or (bool(self.codes) and self.codes[-1] == last))
 
     def can_continue_after(self) -> bool:
         """Whether another code fits after the one being written."""
@@ -250,7 +256,7 @@ class VocabAnswer:
         if len(self.plan.codes) < self.plan.max_codes:
             values = self.plan.allowed()
             out = list(v.code_ids) if values is None else [v.code_ids[c] for c in sorted(values)]
-        if self.plan.codes and self.plan.can_end_after(self.plan.codes[-1]):
+        if self.plan.codes and self.plan.complete():
             out.append(v.end_id)
         return out
 
