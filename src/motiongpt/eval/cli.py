@@ -1,12 +1,18 @@
-"""`motiongpt evaluator train|score`: train the text-motion evaluator, and score real motions with it."""
+"""`motiongpt evaluator train|score` (the text-motion evaluator) and `motiongpt eval` (score a MotionGPT model)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+from pathlib import Path
+
 import torch
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import write_json
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TASK_ALIASES = {"t2m": "text", "initial": "init"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,16 +36,89 @@ def register(sub: argparse._SubParsersAction) -> None:
     score = commands.add_parser("score", help="R-Precision, MM-Dist and Diversity of the real motions of a split")
     score.add_argument("--data", required=True, help="dataset folder in HumanML3D layout")
     score.add_argument("--split", default="test")
-    score.add_argument("--model", help="trained evaluator dir (from `motiongpt evaluator train`)")
-    score.add_argument("--official", help="official text_mot_match/model/finest.tar instead of --model")
-    score.add_argument("--glove", help="folder with our_vab_{data.npy,words.pkl,idx.pkl} (with --official)")
-    score.add_argument("--meta", help="folder with the official evaluator's mean.npy/std.npy (with --official)")
+    score.add_argument("--model", dest="evaluator", help="trained evaluator dir (from `motiongpt evaluator train`)")
+    official_arguments(score, "--model")
     score.add_argument("--repeats", type=int, default=20)
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--mismatched", action="store_true",
                        help="pair every motion with another motion's caption (top-k must fall to chance)")
     score.add_argument("--json", help="also write the results to this JSON file")
     score.set_defaults(func=_score)
+
+    ev = sub.add_parser(
+        "eval", help="score a MotionGPT model: R-Precision, FID, MM-Dist, Diversity, MultiModality, control metrics",
+        description="The T2M-GPT protocol on generated motions, for text-only generation and the three control "
+                    "tasks (control tokens taken from each test motion's own codes). Writes OUT/results.json and "
+                    "OUT/results.md; every finished repeat is saved under OUT/repeats and a rerun of the same "
+                    "command skips it. Metric definitions: docs/eval.md.")
+    ev.add_argument("--model", required=True, help="MotionGPT model dir (pipeline.json, vq/, llm/)")
+    ev.add_argument("--data", required=True, help="dataset folder in HumanML3D layout")
+    ev.add_argument("--evaluator", help="trained evaluator dir (from `motiongpt evaluator train`)")
+    official_arguments(ev, "--evaluator")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--out", required=True, help="output dir; rerun the same command to resume")
+    ev.add_argument("--repeats", type=int, default=20)
+    ev.add_argument("--tasks", default="text,init,last,key",
+                    help="comma-separated among text,init,last,key (default: all)")
+    ev.add_argument("--mm-samples", type=int, default=30, help="generations per text for MultiModality (30)")
+    ev.add_argument("--mm-texts", type=int, default=100, help="texts for MultiModality (100, as the original)")
+    ev.add_argument("--no-mm", action="store_true", help="skip MultiModality")
+    ev.add_argument("--mm-per-repeat", action="store_true",
+                    help="compute MultiModality in every repeat (default: once, with the run's seed)")
+    ev.add_argument("--limit", type=int, help="only the split's first N captioned motions (at least 32)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--batch-size", type=int, default=32, help="rows generated together (default: 32)")
+    ev.add_argument("--max-codes", type=int, default=49, help="at most this many codes (default: 49 = 196 frames)")
+    ev.add_argument("--temperature", type=float, default=0.8, help="default: 0.8 (the original's)")
+    ev.add_argument("--top-k", type=int, default=200, help="default: 200 (the original's); 0 turns it off")
+    ev.add_argument("--unconstrained", action="store_true",
+                    help="sample freely and parse as the original's evaluation (controls may be missed)")
+    ev.add_argument("--cache", help="real-embedding cache dir (default: OUT/cache)")
+    ev.add_argument("--device", default=None, help="torch device for the model (default: cuda when available)")
+    ev.add_argument("--dtype", choices=sorted(DTYPES), help="LLM weights dtype (default: as saved)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(func=_eval)
+
+
+def official_arguments(parser: argparse.ArgumentParser, instead_of: str) -> None:
+    """--official/--glove/--meta, read by `load_evaluator`."""
+    parser.add_argument("--official", help=f"official text_mot_match/model/finest.tar instead of {instead_of}")
+    parser.add_argument("--glove", help="folder with our_vab_{data.npy,words.pkl,idx.pkl} (with --official)")
+    parser.add_argument("--meta", help="folder with the official evaluator's mean.npy/std.npy (with --official)")
+
+
+def _evaluator_files(args: argparse.Namespace) -> list[Path]:
+    if args.official:
+        return [Path(args.official), Path(args.meta), Path(args.glove)]
+    return [Path(args.evaluator)]
+
+
+def load_evaluator(args: argparse.Namespace):
+    """The evaluator named by --evaluator/--model DIR, or by --official finest.tar --glove DIR --meta DIR."""
+    from motiongpt.eval.evaluator import TextMotionEvaluator
+    from motiongpt.eval.official import OfficialEvaluator
+
+    if bool(args.evaluator) == bool(args.official):
+        raise MotionGPTError("give exactly one evaluator: a trained evaluator dir, or --official finest.tar")
+    if args.official:
+        if not (args.glove and args.meta):
+            raise MotionGPTError("--official needs --glove DIR and --meta DIR")
+        return OfficialEvaluator.load(args.official, args.glove, args.meta)
+    return TextMotionEvaluator.from_pretrained(args.evaluator)
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """sha256 over the bytes of files and folders (folders: every file, by relative name)."""
+    from motiongpt.llm.finetune import dir_hash
+
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.is_dir():
+            digest.update(dir_hash(path).encode())
+        elif path.is_file():
+            with open(path, "rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -54,18 +133,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from motiongpt.eval.evaluator import TextMotionEvaluator, open_split
-    from motiongpt.eval.official import OfficialEvaluator
+    from motiongpt.eval.evaluator import open_split
     from motiongpt.eval.protocol import score_real_motions
 
-    if bool(args.model) == bool(args.official):
-        raise MotionGPTError("give exactly one of --model DIR or --official finest.tar")
-    if args.official:
-        if not (args.glove and args.meta):
-            raise MotionGPTError("--official needs --glove DIR and --meta DIR")
-        evaluator = OfficialEvaluator.load(args.official, args.glove, args.meta)
-    else:
-        evaluator = TextMotionEvaluator.from_pretrained(args.model)
+    evaluator = load_evaluator(args)
     dataset = open_split(args.data, args.split, evaluator.feature_dim)
     results = score_real_motions(evaluator, dataset, repeats=args.repeats, seed=args.seed,
                                  mismatched=args.mismatched)
@@ -77,4 +148,38 @@ def _score(args: argparse.Namespace) -> int:
         write_json(args.json, {"split": args.split, "motions": len(dataset), "repeats": args.repeats,
                                "mismatched": args.mismatched,
                                "metrics": {k: {"mean": m, "conf95": c} for k, (m, c) in results.items()}})
+    return 0
+
+
+def run_identity(model: str | Path, data: str | Path, split: str, evaluator_files: list[Path]) -> dict:
+    """What evaluation results depend on besides the settings: stored in run.json, keys the real-embedding cache."""
+    split_file = Path(data) / f"{split}.txt"
+    return {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), "split": split,
+            "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest(),
+            "evaluator": fingerprint(evaluator_files)}
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from motiongpt.eval.evaluator import open_split
+    from motiongpt.eval.protocol import EvalSettings, evaluate_generation
+    from motiongpt.eval.report import markdown, write_report
+    from motiongpt.generation.pipeline import MotionGPT
+
+    tasks = tuple(TASK_ALIASES.get(t.strip(), t.strip()) for t in args.tasks.split(",") if t.strip())
+    settings = EvalSettings(tasks=tasks, repeats=args.repeats, seed=args.seed, limit=args.limit,
+                            mm_texts=args.mm_texts, mm_samples=0 if args.no_mm else args.mm_samples,
+                            mm_per_repeat=args.mm_per_repeat, batch_size=args.batch_size, max_codes=args.max_codes,
+                            temperature=args.temperature, top_k=args.top_k or None,
+                            constrained=not args.unconstrained)
+    settings.check()
+    evaluator = load_evaluator(args)
+    dataset = open_split(args.data, args.split, evaluator.feature_dim)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = MotionGPT.from_pretrained(args.model, device=device, dtype=DTYPES.get(args.dtype))
+    identity = run_identity(args.model, args.data, args.split, _evaluator_files(args))
+    results = evaluate_generation(model, evaluator, dataset, args.out, settings, identity=identity,
+                                  cache_dir=args.cache, progress=not args.quiet)
+    json_path, md_path = write_report(args.out, results)
+    print(markdown(results))
+    print(f"wrote {json_path} and {md_path}")
     return 0

@@ -187,15 +187,21 @@ class MotionGPT:
         controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
                                  init_pose=init_pose, last_pose=last_pose, key_poses=key_poses, max_codes=max_codes)
         base_seed = secrets.randbelow(2**31) if seed is None else int(seed)
-        rows = [(caption, self.prompt(caption, controls)) for caption in captions for _ in range(int(num_samples))]
+        rows = [caption for caption in captions for _ in range(int(num_samples))]
         results = []
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             seeds = [base_seed + start + i for i in range(len(chunk))]
-            answers = self._sample([p for _, p in chunk], [controls] * len(chunk), seeds, settings)
-            for (caption, prompt), answer, row_seed in zip(chunk, answers, seeds):
-                results.append(self._result(caption, prompt, answer, row_seed, controls, settings))
+            results += self.generate_rows(chunk, [controls] * len(chunk), seeds, settings)
         return results
+
+    def generate_rows(self, captions: Sequence[str], controls: Sequence[Controls], seeds: Sequence[int],
+                      settings: GenerationSettings) -> list[GeneratedMotion]:
+        """One batch, one motion per row, each row with its own controls and seed (the evaluation's entry point)."""
+        prompts = [self.prompt(caption, ctl) for caption, ctl in zip(captions, controls)]
+        answers = self._sample(prompts, list(controls), list(seeds), settings)
+        return [self._result(c, p, a, s, ctl, settings)
+                for c, p, a, s, ctl in zip(captions, prompts, answers, seeds, controls)]
 
     def _sample(self, prompts: list[str], controls: list[Controls], seeds: list[int],
                 settings: GenerationSettings) -> list[str]:

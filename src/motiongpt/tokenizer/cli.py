@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from motiongpt.eval.cli import official_arguments
 from motiongpt.io import write_json
 
 
@@ -40,7 +41,13 @@ def _encode(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from motiongpt.tokenizer.evaluate import evaluate
 
-    metrics = {"model": str(args.model), "data": str(args.data), **evaluate(_load(args), args.data, args.split)}
+    from motiongpt.eval.cli import load_evaluator
+    from motiongpt.tokenizer.evaluate import evaluator_metrics
+
+    model = _load(args)
+    metrics = {"model": str(args.model), "data": str(args.data), **evaluate(model, args.data, args.split)}
+    if args.evaluator or args.official:
+        metrics["evaluator"] = evaluator_metrics(model, load_evaluator(args), args.data, args.split)
     print(json.dumps(metrics, indent=2))
     if args.out:
         write_json(args.out, metrics)
@@ -85,4 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "eval":
             p.add_argument("--split", default="test", choices=["train", "val", "test"])
             p.add_argument("--out", help="also write the JSON here")
+            p.add_argument("--evaluator", help="text-motion evaluator dir: adds FID, R-Precision, MM-Dist and "
+                           "Diversity of reconstructions vs real motions")
+            official_arguments(p, "--evaluator")
         p.set_defaults(func=func)
