@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "motiongpt.export.cli",
     "motiongpt.generation.cli",
     "motiongpt.app.cli",
+    "motiongpt.recipe",
 ]
 
 

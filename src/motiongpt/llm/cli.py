@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from motiongpt.errors import MotionGPTError
 
@@ -61,16 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_instructions_build(args: argparse.Namespace) -> int:
     from motiongpt.io import atomic_directory
-    from motiongpt.llm.instructions import build_instructions, codebook_size_from_vq, save_instructions
+    from motiongpt.llm.instructions import (build_instructions, codebook_size_from_vq, instructions_info,
+                                            save_instructions)
 
     codebook_size = args.codebook_size or (codebook_size_from_vq(args.vq) if args.vq else None)
     splits = build_instructions(args.data, one_caption=args.one_caption, seed=args.seed, codebook_size=codebook_size)
     if not splits["train"]:
         raise MotionGPTError(f"{args.data}: no train motion has codes in VQVAE/ (run `motiongpt vq encode` first)")
-    info = {"data": str(Path(args.data).resolve()), "codebook_size": codebook_size, "seed": args.seed,
-            "one_caption": args.one_caption, "vq": str(Path(args.vq).resolve()) if args.vq else None,
-            "records": {k: len(v) for k, v in splits.items()},
-            "motions": {k: len({r["id"] for r in v}) for k, v in splits.items()}}
+    info = instructions_info(splits, args.data, codebook_size, args.seed, args.one_caption, args.vq)
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:
         save_instructions(tmp, splits, info, as_json=args.json)
     print(f"{args.out}: {info['records']['train']} train and {info['records']['val']} val records "

@@ -144,6 +144,15 @@ def load_instructions(directory: str | Path) -> tuple[list[dict], list[dict], di
     return read_records(find_split(directory, "train")), read_records(find_split(directory, "val")), info
 
 
+def instructions_info(splits: dict[str, list[dict]], data: str | Path, codebook_size: int | None, seed: int,
+                      one_caption: bool, vq: str | Path | None) -> dict:
+    """The `info.json` saved beside the records: where they came from and how many there are."""
+    return {"data": str(Path(data).resolve()), "codebook_size": codebook_size, "seed": seed,
+            "one_caption": one_caption, "vq": str(Path(vq).resolve()) if vq else None,
+            "records": {k: len(v) for k, v in splits.items()},
+            "motions": {k: len({r["id"] for r in v}) for k, v in splits.items()}}
+
+
 def save_instructions(out_dir: str | Path, splits: dict[str, list[dict]], info: dict, as_json: bool = False) -> None:
     out_dir = Path(out_dir)
     for split, records in splits.items():

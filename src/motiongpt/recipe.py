@@ -1,0 +1,395 @@
+"""`motiongpt recipe bandai`: the default model from the Bandai mocap in one resumable command.
+
+The steps, each a call of the stage's own function with fixed seeds:
+
+    data          build_bandai: the captioned HumanML3D-layout set        -> DIR/data
+    vq_train      the motion VQ-VAE                                       -> DIR/vq (best/, last/, checkpoint.pt)
+    vq_eval       reconstruction on the test split (MPJPE, codebook use)  -> DIR/vq_eval.json
+    vq_encode     codes of every motion                                   -> DIR/data/VQVAE
+    instructions  the four-task instruction records                       -> DIR/instructions
+    llm           the `small` LLaMA base, full finetuning, vocab format   -> DIR/llm
+    evaluator     the trainable text-motion evaluator                     -> DIR/evaluator
+    assemble      VQ-VAE + LLM in one model dir                           -> DIR/model
+    eval          the evaluation protocol of the assembled generator,     -> DIR/eval
+                  and the VQ-VAE's reconstruction FID
+
+`DIR/recipe_state.json` records each finished step with its figures, so rerunning the command skips what is done;
+a step that was interrupted resumes from its own checkpoint (VQ-VAE, LLM and evaluator training all resume
+exactly). Each finished step appends one JSON line to `DIR/recipe_log.jsonl`; `DIR/summary.txt` is the readable
+summary printed at the end.
+
+Step budgets of the `cpu` preset, for a 2-core CPU shared with other work; ~3.9 h at the slow end of each measured
+speed (≤ 4 h), ~2.5 h at the fast end:
+
+    data          ~2 min       3,076 clips in 104 s with 2 workers
+    vq_train      6,000 steps of 64 windows, lr 4e-4, `cpu` network        67-100 min at 1-1.5 steps/s
+    vq_eval       + vq_encode: 794 test and 5,314 motions at >10k frames/s   ~2 min
+    instructions  seconds
+    llm           200 steps of 64 records (4 x 16), lr 1e-3, warm-up 20      45-75 min at 300-500 tokens/s
+    evaluator     1,200 steps of 64, lr 5e-4                                 10-20 min at 1-2 steps/s
+    eval          1 repeat of the 4 tasks on the 794 test motions, MultiModality 10 x 10 per task: 3,576
+                  generations                                                20-30 min at 2-3 motions/s
+
+Speeds measured on this machine while other jobs ran: VQ `cpu` preset 1-2 steps/s (batch 64); LLM `small` 300-500
+tokens/s, with ~106 tokens per vocab-format Bandai record (6.8k tokens per step); evaluator 1-2 steps/s; an
+untrained `small` + `cpu` VQ generating full 49-code answers 1.7 motions/s in batches of 32 (Bandai motions
+average 25 codes). The budgets fit 4 h at the slow end of every range. The VQ-VAE gets the largest share because
+every later step depends on its codes. The LLM's 200 steps see 12.8k records, a quarter of an epoch of the 51k
+Bandai records, which is what the 4 hours leave; batches of 64 (not the paper's 256) give it more updates, and a
+from-scratch model of 5 M weights takes lr 1e-3. One eval repeat keeps the test split whole instead of a biased
+first-N subset. `--steps STEP=N` and `--minutes STEP=M` change a training budget (minutes become steps at the slow
+speeds: 60 VQ steps, 2.6 LLM steps, 60 evaluator steps per minute). The `tiny` preset runs a few steps of tiny
+networks, for tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from motiongpt.errors import MotionGPTError
+from motiongpt.io import atomic_directory, read_json, write_json, write_text
+
+STATE_NAME = "recipe_state.json"
+LOG_NAME = "recipe_log.jsonl"
+SUMMARY_NAME = "summary.txt"
+STEPS = ("data", "vq_train", "vq_eval", "vq_encode", "instructions", "llm", "evaluator", "assemble", "eval")
+TRAINED_STEPS = ("vq_train", "llm", "evaluator")
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "cpu": {
+        "data": dict(seed=0, workers=2),
+        "vq_train": dict(preset="cpu", steps=6000, lr=4e-4, seed=1234),
+        "vq_eval": dict(split="test"),
+        "instructions": dict(seed=1337),
+        "llm": dict(base="small", format="vocab", full=True, steps=200, micro_batch=4, grad_accum=16, lr=1e-3,
+                    warmup=20, val_every=50, val_batches=25, seed=1337),
+        "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=200, eval_every=300),
+        "eval": dict(split="test", repeats=1, seed=0, mm_texts=10, mm_samples=10),
+    },
+    "tiny": {
+        "data": dict(seed=0, workers=1),
+        "vq_train": dict(preset="tiny", steps=20, batch_size=8, warmup=4, val_every=10, lr=2e-4, seed=1234),
+        "vq_eval": dict(split="test"),
+        "instructions": dict(seed=1337),
+        "llm": dict(base="tiny", format="vocab", full=True, steps=4, micro_batch=4, grad_accum=2, lr=1e-3,
+                    warmup=2, val_every=2, val_batches=2, seed=1337),
+        "evaluator": dict(steps=4, batch_size=8, lr=5e-4, seed=0, save_every=2, eval_every=2),
+        # a smoke run: R-Precision needs 32 motions, more than the test split of a few clips holds
+        "eval": dict(split="train", repeats=1, seed=0, limit=32, mm_texts=2, mm_samples=10, max_codes=12),
+    },
+}
+# Training steps per minute on the 2-core CPU (see the module docstring), to turn `--minutes` into steps.
+STEPS_PER_MINUTE = {"cpu": {"vq_train": 60.0, "llm": 2.6, "evaluator": 60.0}}
+
+
+def recipe_settings(preset: str, steps: dict[str, int] | None = None,
+                    minutes: dict[str, float] | None = None) -> dict[str, dict]:
+    """Each step's settings: the preset's, with training budgets given as steps or as minutes."""
+    if preset not in PRESETS:
+        raise MotionGPTError(f"unknown recipe preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    settings = {name: {} for name in STEPS} | copy.deepcopy(PRESETS[preset])
+    for name, value in (minutes or {}).items():
+        _check_trained(name)
+        if preset not in STEPS_PER_MINUTE:
+            raise MotionGPTError(f"--minutes: no measured speeds for preset {preset!r}; give --steps instead")
+        settings[name]["steps"] = max(1, round(value * STEPS_PER_MINUTE[preset][name]))
+    for name, value in (steps or {}).items():
+        _check_trained(name)
+        settings[name]["steps"] = int(value)
+    for name in TRAINED_STEPS:
+        if settings[name]["steps"] < 1:
+            raise MotionGPTError(f"{name}: {settings[name]['steps']} steps; expected at least 1")
+    return settings
+
+
+def _check_trained(name: str) -> None:
+    if name not in TRAINED_STEPS:
+        raise MotionGPTError(f"{name}: not a training step; budgets apply to {', '.join(TRAINED_STEPS)}")
+
+
+@dataclass
+class RecipeRun:
+    """One recipe in `out`: where each step writes, and the settings it runs with."""
+
+    shared_data: Path
+    out: Path
+    preset: str
+    settings: dict[str, dict]
+    cache: Path
+    jobs: list | None = None  # ClipJobs of a subset of clips (tests); None = every clip
+    progress: bool = True
+    state: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data, self.vq, self.vq_model = self.out / "data", self.out / "vq", self.out / "vq" / "best"
+        self.instructions, self.llm, self.evaluator = self.out / "instructions", self.out / "llm", self.out / "evaluator"
+        self.model, self.eval = self.out / "model", self.out / "eval"
+
+
+# ----- the steps: each calls its stage and returns the figures worth logging
+
+def _data(run: RecipeRun) -> dict:
+    from motiongpt.data.bandai import build_bandai
+
+    s = run.settings["data"]
+    summary = build_bandai(run.shared_data, run.data, cache=run.cache, seed=s["seed"], workers=s["workers"],
+                           overwrite=True, jobs=run.jobs)
+    return {"clips": summary["clips"], "clips_kept": summary["clips_kept"], "motions": summary["motions"],
+            "captions": summary["captions"],
+            "split_motions": {k: v["motions"] for k, v in summary["splits"].items()}}
+
+
+def _vq_train(run: RecipeRun) -> dict:
+    from motiongpt.tokenizer.train import TrainConfig, train
+
+    s = run.settings["vq_train"]
+    cfg = TrainConfig.for_preset(run.data, run.vq, s["preset"], **{k: v for k, v in s.items() if k != "preset"})
+    train(cfg, progress=run.progress)
+    lines = [json.loads(line) for line in (run.vq / "log.jsonl").read_text().splitlines() if line.strip()]
+    best = min(lines, key=lambda r: r["recon_loss"])
+    return {"steps": cfg.steps, "best_step": best["step"], "val_recon_loss": best["recon_loss"],
+            "val_mpjpe_mm": best["mpjpe_mm"], "val_codebook_usage": best["codebook_usage"]}
+
+
+def _vq_eval(run: RecipeRun) -> dict:
+    from motiongpt.tokenizer.evaluate import evaluate
+    from motiongpt.tokenizer.model import VQVAE
+
+    metrics = evaluate(VQVAE.from_pretrained(run.vq_model), run.data, run.settings["vq_eval"]["split"])
+    write_json(run.out / "vq_eval.json", {"model": str(run.vq_model), **metrics})
+    keys = ("split", "motions", "mpjpe_mm", "mpjpe_root_aligned_mm", "feature_l1", "codes_used", "codebook_usage",
+            "perplexity")
+    return {k: metrics[k] for k in keys}
+
+
+def _vq_encode(run: RecipeRun) -> dict:
+    from motiongpt.tokenizer.encode import encode_dataset
+    from motiongpt.tokenizer.model import VQVAE
+
+    result = encode_dataset(VQVAE.from_pretrained(run.vq_model), run.data, progress=run.progress)
+    return {"encoded": result["encoded"], "skipped_short": len(result["skipped_short"])}
+
+
+def _instructions(run: RecipeRun) -> dict:
+    from motiongpt.llm.instructions import (build_instructions, codebook_size_from_vq, instructions_info,
+                                            save_instructions)
+
+    seed = run.settings["instructions"]["seed"]
+    codebook_size = codebook_size_from_vq(run.vq_model)
+    splits = build_instructions(run.data, seed=seed, codebook_size=codebook_size)
+    if not splits["train"] or not splits["val"]:
+        raise MotionGPTError(f"{run.data}: no train or no val motion has codes (train {len(splits['train'])}, "
+                             f"val {len(splits['val'])} records)")
+    info = instructions_info(splits, run.data, codebook_size, seed, one_caption=False, vq=run.vq_model)
+    with atomic_directory(run.instructions, overwrite=True) as tmp:
+        save_instructions(tmp, splits, info)
+    return {"records": info["records"], "motions": info["motions"]}
+
+
+def _llm(run: RecipeRun) -> dict:
+    from transformers.utils import logging as hf_logging
+
+    from motiongpt.llm.finetune import LOG_NAME as LLM_LOG, FinetuneConfig, finetune
+
+    hf_logging.disable_progress_bar()
+    config = FinetuneConfig(instructions=str(run.instructions), out=str(run.llm), vq=str(run.vq_model),
+                            **run.settings["llm"])
+    finetune(config)
+    meta = read_json(run.llm / "motiongpt.json")
+    logs = [json.loads(line) for line in (run.llm / LLM_LOG).read_text().splitlines() if line.strip()]
+    speeds = [r["tokens_per_s"] for r in logs if "tokens_per_s" in r]
+    return {"steps": meta["steps"], "val_loss": meta["val_loss"], "val_acc": meta["val_acc"],
+            "tokens_per_s": sum(speeds) / len(speeds) if speeds else None}
+
+
+def _evaluator(run: RecipeRun) -> dict:
+    from motiongpt.eval.evaluator import TrainSettings, train
+
+    train(run.data, run.evaluator, TrainSettings(**run.settings["evaluator"]))
+    metrics = read_json(run.evaluator / "train_metrics.json")
+    return {"steps": metrics["steps"], "val": metrics["val"]}
+
+
+def _assemble(run: RecipeRun) -> dict:
+    from motiongpt.generation.pipeline import assemble
+
+    assemble(run.vq_model, run.llm, run.model, overwrite=True)
+    return {"model": str(run.model)}
+
+
+def _eval(run: RecipeRun) -> dict:
+    from motiongpt.eval.cli import run_identity
+    from motiongpt.eval.evaluator import TextMotionEvaluator, open_split
+    from motiongpt.eval.protocol import EvalSettings, evaluate_generation
+    from motiongpt.eval.report import markdown, write_report
+    from motiongpt.generation.pipeline import MotionGPT
+    from motiongpt.tokenizer.evaluate import evaluator_metrics
+    from motiongpt.tokenizer.model import VQVAE
+
+    s = dict(run.settings["eval"])
+    split = s.pop("split")
+    evaluator = TextMotionEvaluator.from_pretrained(run.evaluator)
+    dataset = open_split(run.data, split, evaluator.feature_dim)
+    identity = run_identity(run.model, run.data, split, [run.evaluator])
+    results = evaluate_generation(MotionGPT.from_pretrained(run.model), evaluator, dataset, run.eval,
+                                  EvalSettings(**s), identity=identity, progress=run.progress)
+    json_path, _ = write_report(run.eval, results)
+    saved = read_json(json_path)  # NaN written as null
+    vq = evaluator_metrics(VQVAE.from_pretrained(run.vq_model), evaluator, run.data, split)
+    write_json(run.eval / "vq_evaluator_metrics.json", vq)
+    return {"split": split, "motions": saved["motions"], "repeats": saved["repeats"],
+            "rows": {row: {k: v["mean"] for k, v in metrics.items()} for row, metrics in saved["rows"].items()},
+            "vq_fid": vq["fid"], "table": markdown(results)}
+
+
+STEP_FUNCTIONS: dict[str, Callable[[RecipeRun], dict]] = {
+    "data": _data, "vq_train": _vq_train, "vq_eval": _vq_eval, "vq_encode": _vq_encode,
+    "instructions": _instructions, "llm": _llm, "evaluator": _evaluator, "assemble": _assemble, "eval": _eval,
+}
+
+
+# ----- running, resuming, reporting
+
+def _load_state(out: Path, preset: str, shared_data: Path) -> dict:
+    path = out / STATE_NAME
+    if not path.is_file():
+        return {"preset": preset, "shared_data": str(shared_data), "steps": {}}
+    state = read_json(path)
+    if state.get("preset") != preset:
+        raise MotionGPTError(f"{path}: this recipe was started with preset {state.get('preset')!r}, not {preset!r}; "
+                             "rerun with the same preset or choose a new --out")
+    return state
+
+
+def run_recipe(shared_data: str | Path, out: str | Path, preset: str = "cpu", until: str | None = None,
+               steps: dict[str, int] | None = None, minutes: dict[str, float] | None = None,
+               cache: str | Path | None = None, jobs: list | None = None, progress: bool = True,
+               echo: Callable[[str], None] = print) -> dict:
+    """Run the recipe's steps in order up to `until` (default: all), skipping those finished earlier.
+
+    Returns the state (also in `out/recipe_state.json`): per finished step its settings, figures and seconds.
+    `jobs` builds the data from those clips only (see `motiongpt.data.bandai.dataset_jobs`).
+    """
+    from motiongpt.data.bandai import DEFAULT_CACHE
+
+    if until is not None and until not in STEPS:
+        raise MotionGPTError(f"--until {until!r}: expected one of {', '.join(STEPS)}")
+    out, shared_data = Path(out), Path(shared_data)
+    settings = recipe_settings(preset, steps, minutes)
+    run = RecipeRun(shared_data, out, preset, settings, Path(cache) if cache else DEFAULT_CACHE, jobs, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    run.state = _load_state(out, preset, shared_data)
+    last = STEPS.index(until) if until else len(STEPS) - 1
+    for number, name in enumerate(STEPS[:last + 1], 1):
+        done = run.state["steps"].get(name)
+        if done is not None:
+            if done["settings"] != settings[name]:
+                echo(f"[{number}/{len(STEPS)}] {name}: finished earlier with {done['settings']}; kept (use a new "
+                     "--out to redo it with other settings)")
+            else:
+                echo(f"[{number}/{len(STEPS)}] {name}: finished earlier, skipped")
+            continue
+        echo(f"[{number}/{len(STEPS)}] {name} ...")
+        began = time.time()
+        figures = STEP_FUNCTIONS[name](run)
+        record = {"settings": settings[name], "figures": figures, "seconds": round(time.time() - began, 1)}
+        run.state["steps"][name] = record
+        write_json(out / STATE_NAME, run.state)
+        log_path = out / LOG_NAME
+        previous = log_path.read_text() if log_path.is_file() else ""
+        write_text(log_path, previous + json.dumps({"step": name, **record}) + "\n")
+        echo(f"[{number}/{len(STEPS)}] {name}: {SUMMARY_LINES[name](figures)} ({record['seconds']:.0f} s)")
+    text = summary(run.state)
+    write_text(out / SUMMARY_NAME, text)
+    echo(text)
+    return run.state
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _evaluator_line(f: dict) -> str:
+    val = f["val"] or {}
+    figures = ", ".join(f"{k} {_fmt(val[k])}" for k in ("top1", "top2", "top3", "mm_dist") if k in val)
+    return f"{f['steps']} steps; val {figures or 'R-precision n/a (fewer than 32 val motions)'}"
+
+
+# One readable line per finished step (the eval step adds its tables below).
+SUMMARY_LINES: dict[str, Callable[[dict], str]] = {
+    "data": lambda f: f"{f['clips_kept']}/{f['clips']} clips kept, {f['motions']} motions, {f['captions']} "
+                      f"captions; motions per split {f['split_motions']}",
+    "vq_train": lambda f: f"{f['steps']} steps; best val at step {f['best_step']}: MPJPE {f['val_mpjpe_mm']:.1f} mm, "
+                          f"codebook usage {f['val_codebook_usage']:.2f}",
+    "vq_eval": lambda f: f"{f['split']}: MPJPE {f['mpjpe_mm']:.1f} mm (root-aligned {f['mpjpe_root_aligned_mm']:.1f} "
+                         f"mm), codebook usage {f['codebook_usage']:.2f}, perplexity {f['perplexity']:.0f}, "
+                         f"{f['motions']} motions",
+    "vq_encode": lambda f: f"{f['encoded']} motions encoded, {f['skipped_short']} too short",
+    "instructions": lambda f: f"{f['records']['train']} train / {f['records']['val']} val records",
+    "llm": lambda f: f"{f['steps']} steps; val loss {_fmt(f['val_loss'])}, val accuracy {_fmt(f['val_acc'])}, "
+                     f"{_fmt(f['tokens_per_s'], 0)} tokens/s",
+    "evaluator": _evaluator_line,
+    "assemble": lambda f: f["model"],
+    "eval": lambda f: f"{f['split']} split, {f['motions']} motions, {f['repeats']} repeat(s); VQ reconstruction FID "
+                      f"{_fmt(f['vq_fid'])}",
+}
+
+
+def summary(state: dict) -> str:
+    """The figures of the finished steps as readable lines, with the eval tables at the end."""
+    steps = state["steps"]
+    lines = [f"motiongpt recipe ({state['preset']} preset): {len(steps)}/{len(STEPS)} steps finished, "
+             f"{sum(s['seconds'] for s in steps.values()) / 60:.1f} min of work"]
+    lines += [f"  {name:<13}{SUMMARY_LINES[name](steps[name]['figures'])}" for name in STEPS if name in steps]
+    if "eval" in steps:
+        lines += ["", steps["eval"]["figures"]["table"]]
+    return "\n".join(lines) + "\n"
+
+
+# ----- command line
+
+def _assignments(items: list[str] | None, kind: type, option: str) -> dict:
+    """`["llm=300", "vq_train=4000"]` -> {"llm": 300, "vq_train": 4000}."""
+    out = {}
+    for item in items or []:
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = kind(value)
+        except ValueError:
+            raise MotionGPTError(f"{option} {item!r}: expected STEP=NUMBER, e.g. {option} llm=300") from None
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    run_recipe(args.shared_data, args.out, preset=args.preset, until=args.until,
+               steps=_assignments(args.steps, int, "--steps"), minutes=_assignments(args.minutes, float, "--minutes"),
+               cache=args.cache, progress=not args.quiet)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("recipe", help="whole pipelines in one resumable command")
+    recipes = parser.add_subparsers(dest="recipe_command", required=True)
+    p = recipes.add_parser(
+        "bandai", help="data -> VQ-VAE -> LLM -> evaluator -> model -> evaluation on the Bandai mocap",
+        description="Runs every step with fixed seeds into OUT; rerun the same command to continue where it stopped "
+                    f"(finished steps are recorded in OUT/{STATE_NAME}). Steps: {', '.join(STEPS)}.")
+    p.add_argument("--shared-data", required=True,
+                   help="folder holding Bandai-Namco-Research-Motiondataset-1 and -2")
+    p.add_argument("--out", required=True, help="folder for every step's output")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                   help="cpu: about 3.5 h on a 2-core CPU (default); tiny: a few steps, for tests")
+    p.add_argument("--until", choices=STEPS, help="stop after this step")
+    p.add_argument("--steps", action="append", metavar="STEP=N",
+                   help=f"training steps of one of {', '.join(TRAINED_STEPS)} (repeat for several)")
+    p.add_argument("--minutes", action="append", metavar="STEP=M",
+                   help="a training budget in minutes, turned into steps with the preset's measured speeds")
+    p.add_argument("--cache", help="where dataset-2's archive is unpacked (default ~/.cache/motiongpt)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars from the VQ-VAE and eval steps")
+    p.set_defaults(func=_run)

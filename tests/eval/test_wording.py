@@ -1,0 +1,88 @@
+"""The held-out wording set: enough rows, real labels, and no description the Bandai caption generator can write."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from motiongpt.data import captions
+from motiongpt.data.bandai import ACTIONS, DATASET_1, DATASET_2, STYLED_WALKS, STYLES, clip_captions, read_labels
+from motiongpt.errors import MotionGPTError
+from motiongpt.eval.wording import load_heldout_wording
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def _every_generated_caption() -> set[str]:
+    """All captions `compose` can write for any content and style, and their left/right mirrors (normalised)."""
+    out = set()
+    for content, phrases in ACTIONS.items():
+        for style_name, style in STYLES.items():
+            actions = phrases + (STYLED_WALKS.get(style_name, []) if content == "walk" else [])
+            for action in actions:
+                for subject in captions.SUBJECTS:
+                    fields = {"v": captions.third_person(action), "g": captions.gerund(action), "S": subject,
+                              "s": subject}
+                    texts = [t.format(**fields) for t in captions._PLAIN]
+                    noun = subject.split(" ", 1)[1] if subject != "someone" else "person"
+                    for adjective in style.adjectives:
+                        texts += [t.format(**fields, a=adjective, A=captions._article(adjective), N=noun)
+                                  for t in captions._WITH_ADJ]
+                    for adverb in style.adverbs:
+                        texts += [t.format(**fields, d=adverb, D=adverb) for t in captions._WITH_ADV]
+                    out.update(_norm(t) for t in texts)
+                    out.update(_norm(captions.mirror_text(t)) for t in texts)
+    return out
+
+
+@pytest.fixture(scope="module")
+def generated() -> set[str]:
+    return _every_generated_caption()
+
+
+@pytest.fixture(scope="module")
+def labels(bandai_dir) -> dict[str, tuple[list[str], list[str]]]:
+    """Dataset name -> (contents, styles) from its cfg/ label lists."""
+    return {name: read_labels(bandai_dir / name / "cfg") for name in (DATASET_1, DATASET_2)}
+
+
+def test_enough_rows_and_every_label_is_a_bandai_content(labels):
+    rows = load_heldout_wording()
+    assert len(rows) >= 120
+    known = set(labels[DATASET_1][0]) | set(labels[DATASET_2][0])
+    assert {content for _, content in rows} <= known
+    counts = Counter(content for _, content in rows)
+    assert all(counts[c] >= 8 for c in labels[DATASET_2][0]), counts
+    main_dataset_1 = {"dash", "walk-back", "walk-left", "walk-right", "bow", "bye", "byebye", "guide", "respond",
+                      "call", "punch", "kick", "slash"}
+    assert all(counts[c] >= 4 for c in main_dataset_1), counts
+    assert len({_norm(d) for d, _ in rows}) == len(rows)
+
+
+def test_the_enumeration_covers_what_the_generator_writes(labels, generated):
+    """Sampled captions of every content x style pair, many seeds: each lies in the enumerated set."""
+    for dataset, (contents, styles) in labels.items():
+        for content in contents:
+            for style in styles:
+                for seed in range(6):
+                    for text in clip_captions(f"{dataset}-{content}-{style}-{seed}", content, style, count=8):
+                        assert _norm(text) in generated, text
+
+
+def test_no_description_is_a_generated_caption(generated):
+    clashes = [d for d, _ in load_heldout_wording() if _norm(d) in generated]
+    assert not clashes, clashes
+
+
+def test_bad_rows_are_reported_with_their_line(tmp_path):
+    path = tmp_path / "wording.tsv"
+    path.write_text("# comment\na human strolls ahead\twalk\nsomeone flies\tfly\n")
+    with pytest.raises(MotionGPTError, match=r"wording.tsv:3: unknown content 'fly'"):
+        load_heldout_wording(path)
+    path.write_text("no tab here\n")
+    with pytest.raises(MotionGPTError, match=r"wording.tsv:1: expected"):
+        load_heldout_wording(path)
