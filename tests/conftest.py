@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -39,3 +40,30 @@ def bandai_dir() -> Path:
 def bandai_sample_bvh() -> Path:
     """Dataset-2's unpacked samples: one clip per content x style pair."""
     return _need(SHARED / "data" / "bandai" / "Bandai-Namco-Research-Motiondataset-2" / "data-sample")
+
+
+def tiny_motiongpt(fmt: str, codebook: int, captions: list[str], control: list[int], answer_codes: int):
+    """An untrained tiny MotionGPT: random VQ-VAE + a tiny LLaMA whose tokenizer saw the prompts of `captions`."""
+    from motiongpt.generation.pipeline import MotionGPT
+    from motiongpt.llm.base import add_code_tokens, build_base
+    from motiongpt.llm.formats import build_prompt, format_codes
+    from motiongpt.llm.prompts import INSTRUCTIONS
+    from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
+
+    torch.manual_seed(0)
+    vq = VQVAE(VQVAEConfig(nb_code=codebook, code_dim=16, width=24, depth=2),
+               mean=np.zeros(263, np.float32), std=np.full(263, 0.1, np.float32))
+    rng = np.random.default_rng(0)
+    texts = [build_prompt(INSTRUCTIONS[task], caption, None if task == "t2m" else control, "text") +
+             format_codes(rng.integers(0, codebook, answer_codes).tolist(), "text")
+             for caption in captions for task in INSTRUCTIONS]
+    llm, tokenizer = build_base("tiny", texts, seed=0)
+    if fmt == "vocab":
+        add_code_tokens(llm, tokenizer, codebook)
+    return MotionGPT(vq.eval(), llm, tokenizer, fmt)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_motiongpt():
+    """The `tiny_motiongpt` builder, for the conftest files of the areas that need a whole model."""
+    return tiny_motiongpt

@@ -7,33 +7,19 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from motiongpt.generation.pipeline import MotionGPT
-from motiongpt.llm.base import build_base
-from motiongpt.llm.formats import build_prompt, format_codes
-from motiongpt.llm.prompts import INSTRUCTIONS
-from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
 
 CODEBOOK = 256
 EXAMPLES = ["a person walks forward.", "a person waves the right hand.", "a person bows."]
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
+def model_dir(tmp_path_factory, make_tiny_motiongpt) -> Path:
     """A saved text-format model dir with an examples.txt, as `motiongpt serve --model` reads it."""
-    torch.manual_seed(0)
-    vq = VQVAE(VQVAEConfig(nb_code=CODEBOOK, code_dim=16, width=24, depth=2),
-               mean=np.zeros(263, np.float32), std=np.full(263, 0.1, np.float32))
-    rng = np.random.default_rng(0)
-    texts = [build_prompt(INSTRUCTIONS[task], caption, None if task == "t2m" else [7, 42], "text") +
-             format_codes(rng.integers(0, CODEBOOK, 6).tolist(), "text")
-             for caption in EXAMPLES for task in INSTRUCTIONS]
-    llm, tokenizer = build_base("tiny", texts, seed=0)
     out = tmp_path_factory.mktemp("app-model") / "tiny"
-    MotionGPT(vq.eval(), llm, tokenizer, "text").save_pretrained(out)
+    make_tiny_motiongpt("text", CODEBOOK, EXAMPLES, [7, 42], 6).save_pretrained(out)
     (out / "examples.txt").write_text("\n".join(EXAMPLES) + "\n")
     return out
 

@@ -30,7 +30,6 @@ from motiongpt.data.rigmap import RigMap, builtin_map, detect_map
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory, write_json
 from motiongpt.motion.features import feature_slices, features_to_joints, joints_to_features, mirror_joints
-from motiongpt.motion.skeleton import get_spec
 
 FPS = 20.0
 MIN_FRAMES = 40
