@@ -40,3 +40,13 @@ def test_corrupt_weights_are_a_clear_error(tmp_path):
     (tmp_path / io.WEIGHTS_NAME).write_bytes(b"garbage")
     with pytest.raises(MotionGPTError, match="corrupt"):
         io.load_model_dir(tmp_path)
+
+
+def test_load_npy_errors_name_the_file(tmp_path):
+    with pytest.raises(MotionGPTError, match="missing.npy: features file not found"):
+        io.load_npy(tmp_path / "missing.npy", "features")
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    with pytest.raises(MotionGPTError, match="bad.npy: cannot read"):
+        io.load_npy(tmp_path / "bad.npy")
+    np.save(tmp_path / "ok.npy", np.arange(3))
+    assert io.load_npy(tmp_path / "ok.npy").tolist() == [0, 1, 2]

@@ -81,6 +81,17 @@ def read_json(path: str | Path) -> Any:
         raise MotionGPTError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
 
 
+def load_npy(path: str | Path, what: str = "array") -> np.ndarray:
+    """np.load with one-line errors: a missing, unreadable or pickled file names the path and what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionGPTError(f"{path}: {what} file not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise MotionGPTError(f"{path}: cannot read as a .npy {what} ({type(err).__name__})") from err
+
+
 def save_npy(path: str | Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
