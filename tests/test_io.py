@@ -1,3 +1,6 @@
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -50,3 +53,26 @@ def test_load_npy_errors_name_the_file(tmp_path):
         io.load_npy(tmp_path / "bad.npy")
     np.save(tmp_path / "ok.npy", np.arange(3))
     assert io.load_npy(tmp_path / "ok.npy").tolist() == [0, 1, 2]
+
+
+def test_check_resume_names_the_changed_setting(tmp_path):
+    saved = {"lr": 0.001, "seed": 1, "steps": 100}
+    io.check_resume(saved, {**saved, "steps": 200}, tmp_path, ignore=["steps"])
+    with pytest.raises(MotionGPTError, match=r"ckpt: cannot resume: setting lr was 0.001, now 0.002 \(rerun"):
+        io.check_resume(saved, {**saved, "lr": 0.002}, tmp_path / "ckpt", ignore=["steps"])
+    with pytest.raises(MotionGPTError, match="setting workers was None, now 2"):
+        io.check_resume(saved, {**saved, "workers": 2}, tmp_path)
+
+
+def test_stop_request_turns_ctrl_c_into_a_flag_and_restores_the_handler():
+    before = signal.getsignal(signal.SIGINT)
+    with io.StopRequest() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt), io.StopRequest(enabled=False) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs at the next bytecode boundary
+            pass
+    assert not stop.requested

@@ -1,4 +1,5 @@
-"""File I/O shared by every stage: atomic writes, model dirs (JSON config + safetensors), seeding.
+"""File I/O shared by every stage: atomic writes, model dirs (JSON config + safetensors), seeding, and the
+resume / Ctrl-C plumbing that every training loop shares.
 
 Nothing already on disk is lost when a write fails half-way: files are written beside their target and renamed.
 """
@@ -10,8 +11,10 @@ import json
 import os
 import random
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +150,43 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def check_resume(saved: dict, now: dict, path: str | Path, ignore: Iterable[str] = ()) -> None:
+    """Refuse to resume a training run whose result-affecting settings changed since `path` was written.
+
+    `saved` and `now` map setting names to values; names in `ignore` may change between runs (logging and
+    checkpoint intervals, the total length, output paths).
+    """
+    skip = set(ignore)
+    names = [k for k in now if k not in skip] + [k for k in saved if k not in skip and k not in now]
+    changed = [f"setting {k} was {saved.get(k)!r}, now {now.get(k)!r}" for k in names if saved.get(k) != now.get(k)]
+    if changed:
+        raise MotionGPTError(f"{path}: cannot resume: {'; '.join(changed)} (rerun with the original settings, "
+                             "or choose a new --out)")
+
+
+class StopRequest:
+    """Turns Ctrl-C into a request that a training loop honours at its next optimiser-step boundary, so it can
+    save a consistent checkpoint before stopping.
+
+    With `enabled=False` (multi-process runs, whose processes could not agree on a step, or outside the main
+    thread, where no signal handler can be installed) Ctrl-C interrupts at once and the run resumes from its last
+    periodic checkpoint.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+
+    def __enter__(self) -> StopRequest:
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)

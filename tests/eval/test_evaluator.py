@@ -1,4 +1,7 @@
 import json
+import os
+import signal
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,6 +10,7 @@ import torch
 from motiongpt.cli import main
 from motiongpt.data import layout
 from motiongpt.errors import MotionGPTError
+from motiongpt.eval import evaluator
 from motiongpt.eval.evaluator import TextMotionEvaluator, TrainSettings, load_batch, open_split, train
 
 ACTIONS = ["a person walks forward", "someone jumps up and down", "a man waves his right hand",
@@ -78,6 +82,28 @@ def test_resuming_gives_the_same_weights_as_one_run(dataset, tmp_path):
     one = train(dataset, tmp_path / "one", settings(6), TINY)
     train(dataset, tmp_path / "two", settings(3), TINY)
     two = train(dataset, tmp_path / "two", settings(6), TINY)
+    for key, value in one.state_dict().items():
+        assert torch.equal(value, two.state_dict()[key]), key
+
+
+def test_ctrl_c_checkpoints_and_resumes_exactly_and_changed_settings_are_refused(dataset, tmp_path, monkeypatch):
+    one = train(dataset, tmp_path / "one", settings(6), TINY)
+
+    def load_batch_then_ctrl_c(dataset, indices, epoch=0):
+        if epoch == 2:  # Ctrl-C while step 3 runs: it finishes, is saved, and training stops
+            os.kill(os.getpid(), signal.SIGINT)
+        return load_batch(dataset, indices, epoch)
+
+    monkeypatch.setattr(evaluator, "load_batch", load_batch_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(dataset, tmp_path / "two", settings(6), TINY)
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["step"] == 3
+    with pytest.raises(MotionGPTError, match="cannot resume: setting lr was 0.003, now 0.001"):
+        train(dataset, tmp_path / "two", replace(settings(6), lr=1e-3), TINY)
+    with pytest.raises(MotionGPTError, match="cannot resume: setting model.embed_dim was 16, now 8"):
+        train(dataset, tmp_path / "two", settings(6), {**TINY, "embed_dim": 8})
+    two = train(dataset, tmp_path / "two", replace(settings(6), save_every=2), TINY)  # schedules may change
     for key, value in one.state_dict().items():
         assert torch.equal(value, two.state_dict()[key]), key
 

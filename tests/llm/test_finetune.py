@@ -1,4 +1,6 @@
 import json
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,25 +40,72 @@ def test_twenty_steps_lower_the_val_loss(instructions_dir, tmp_path, fmt, full):
     assert (result.out / weights).is_file()
 
 
-def test_interrupted_run_resumes_bit_identical(instructions_dir, tmp_path):
-    straight = finetune(quick(instructions_dir, tmp_path / "a", format="vocab", steps=12, save_every=4,
-                              val_every=6))
+def resumable(instructions_dir: Path, out: Path) -> FinetuneConfig:
+    return quick(instructions_dir, out, format="vocab", steps=12, save_every=4, val_every=6)
 
-    def interrupt(step, logs):
-        if step == 10:
-            raise KeyboardInterrupt
 
-    config = quick(instructions_dir, tmp_path / "b", format="vocab", steps=12, save_every=4, val_every=6)
-    with pytest.raises(KeyboardInterrupt):
-        finetune(config, callback=interrupt)
-    assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 8
-    resumed = finetune(config)
-    a, b = load_file(str(straight.out / "adapter_model.safetensors")), load_file(str(resumed.out / "adapter_model.safetensors"))
+@pytest.fixture(scope="module")
+def straight(instructions_dir, tmp_path_factory):
+    """An uninterrupted run that the resumed runs must match bit for bit."""
+    return finetune(resumable(instructions_dir, tmp_path_factory.mktemp("straight") / "run"))
+
+
+def assert_same_run(straight, resumed):
+    a = load_file(str(straight.out / "adapter_model.safetensors"))
+    b = load_file(str(resumed.out / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (straight.out / "log.jsonl").read_text().count("\n") == (resumed.out / "log.jsonl").read_text().count("\n")
     assert val_losses(straight.out) == val_losses(resumed.out)
-    with pytest.raises(MotionGPTError, match="different lr"):
+
+
+def stop_at(step_to_stop: int, how):
+    def callback(step, logs):
+        if step == step_to_stop:
+            how()
+    return callback
+
+
+def killed():
+    raise KeyboardInterrupt  # as when the process dies: nothing is saved beyond the periodic checkpoints
+
+
+def test_killed_run_resumes_bit_identical_and_finished_run_stays_put(instructions_dir, tmp_path, straight):
+    config = resumable(instructions_dir, tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config, callback=stop_at(10, killed))
+    assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 8
+    with open(tmp_path / "b" / "log.jsonl", "a") as f:
+        f.write('{"step": 11, "loss": 0.')  # torn by the kill
+    with pytest.raises(MotionGPTError, match="cannot resume: setting lr was None, now 0.01"):
         finetune(replace(config, lr=1e-2, steps=14))
+    resumed = finetune(config)
+    assert_same_run(straight, resumed)
+
+    def files(out):
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir() if p.is_file()}
+
+    before = files(resumed.out)
+    again = finetune(config)  # finished: nothing is retrained or rewritten
+    assert files(again.out) == before
+    assert json.loads(before["motiongpt.json"][0])["val_loss"] == val_losses(straight.out)[-1]
+
+    state_path = tmp_path / "b" / "checkpoint" / "state.json"
+    state = json.loads(state_path.read_text())
+    state_path.write_text(json.dumps({**state, "run": {"num_processes": 2}}))
+    with pytest.raises(MotionGPTError, match="cannot resume: setting num_processes was 2, now 1"):
+        finetune(config)
+
+
+def test_rerun_before_first_checkpoint_and_ctrl_c_resume_bit_identical(instructions_dir, tmp_path, straight):
+    config = resumable(instructions_dir, tmp_path / "c")
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config, callback=stop_at(2, killed))
+    assert (tmp_path / "c" / "base").is_dir() and not (tmp_path / "c" / "checkpoint").exists()
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C: the run stops after this step and checkpoints it
+        finetune(config, callback=stop_at(6, lambda: os.kill(os.getpid(), signal.SIGINT)))
+    assert json.loads((tmp_path / "c" / "checkpoint" / "state.json").read_text())["step"] == 6
+    assert not (tmp_path / "c" / "motiongpt.json").exists()
+    assert_same_run(straight, finetune(config))
 
 
 @pytest.mark.parametrize("fmt", ["vocab", "text"])

@@ -49,7 +49,7 @@ def test_resumed_run_is_bit_identical(dataset, tmp_path):
 
 def test_resume_with_other_settings_is_refused(dataset, tmp_path):
     train(config(dataset, tmp_path / "run", steps=4), stop_after=2, progress=False)
-    with pytest.raises(MotionGPTError, match="different settings.*lr"):
+    with pytest.raises(MotionGPTError, match="cannot resume: setting lr was 0.0002, now 0.001"):
         train(config(dataset, tmp_path / "run", steps=4, lr=1e-3), progress=False)
 
 

@@ -13,7 +13,7 @@ import functools
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +28,13 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.eval.metrics import R_PRECISION_BATCH, matching_metrics
 from motiongpt.eval.official import (UNIT_LENGTH, MotionEncoderBiGRUCo, MovementConvEncoder, masked_normalise,
                                      motion_batch)
-from motiongpt.io import load_model_dir, save_model_dir, save_torch, write_json
+from motiongpt.io import (StopRequest, check_resume, load_model_dir, rng_state, save_model_dir, save_torch,
+                          set_rng_state, write_json)
 
 TEXT_MODEL = "all-MiniLM-L6-v2"
 CHECKPOINT_NAME = "checkpoint.pt"
+# training settings that may change when a run resumes from its checkpoint (every other one must match)
+RESUMABLE_CHANGES = ("steps", "epochs", "save_every", "eval_every")
 DEFAULT_CONFIG = {
     "model_type": "text_motion_evaluator",
     "text_model": TEXT_MODEL,
@@ -250,44 +253,50 @@ def train(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings,
     generator = torch.Generator().manual_seed(settings.seed)
     step = 0
     checkpoint_path = out_dir / CHECKPOINT_NAME
+    run = {**asdict(settings), **{f"model.{k}": v for k, v in config.items()}}
     if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if state["config"] != config:
-            raise MotionGPTError(f"{checkpoint_path}: was trained with another config or dataset width; "
-                                 f"use a new --out or delete the checkpoint")
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if "settings" not in state:
+            raise MotionGPTError(f"{checkpoint_path}: written by an older version that did not record its "
+                                 "settings; delete it to start over, or choose a new --out")
+        check_resume(state["settings"], run, checkpoint_path, ignore=RESUMABLE_CHANGES)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        set_rng_state(state["rng"])
         step = state["step"]
 
     def save_checkpoint() -> None:
-        save_torch(checkpoint_path, {"config": config, "model": model.state_dict(),
+        save_torch(checkpoint_path, {"settings": run, "model": model.state_dict(),
                                      "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                                     "torch_rng": torch.get_rng_state(), "step": step})
+                                     "rng": rng_state(), "step": step})
 
     model.train()
     progress = tqdm(total=total_steps, initial=step, desc="evaluator", unit="step")
-    while step < total_steps:
-        picks = torch.randperm(len(train_set), generator=generator)[:batch_size].tolist()
-        batch = load_batch(train_set, picks, epoch=step)
-        features, lengths = batch["features"].to(settings.device), batch["lengths"].to(settings.device)
-        caption_ids = torch.tensor([caption_index[t] for t in batch["captions"]])
-        text = model.encode_sentences(sentence_vectors[caption_ids].to(settings.device))
-        motion = model.encode_motion(model.normalise(features, lengths), lengths)
-        loss = model.contrastive_loss(text, motion, caption_ids.to(settings.device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        step += 1
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss.item():.3f}")
-        if step % settings.eval_every == 0 and (metrics := _val_metrics(model, val_set)):
-            progress.write(f"step {step}: val top1 {metrics['top1']:.3f} top3 {metrics['top3']:.3f} "
-                           f"mm_dist {metrics['mm_dist']:.3f}")
-        if step % settings.save_every == 0 or step == total_steps:
-            save_checkpoint()
+    with StopRequest() as stop:
+        while step < total_steps:
+            picks = torch.randperm(len(train_set), generator=generator)[:batch_size].tolist()
+            batch = load_batch(train_set, picks, epoch=step)
+            features, lengths = batch["features"].to(settings.device), batch["lengths"].to(settings.device)
+            caption_ids = torch.tensor([caption_index[t] for t in batch["captions"]])
+            text = model.encode_sentences(sentence_vectors[caption_ids].to(settings.device))
+            motion = model.encode_motion(model.normalise(features, lengths), lengths)
+            loss = model.contrastive_loss(text, motion, caption_ids.to(settings.device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+            if step % settings.eval_every == 0 and (metrics := _val_metrics(model, val_set)):
+                progress.write(f"step {step}: val top1 {metrics['top1']:.3f} top3 {metrics['top3']:.3f} "
+                               f"mm_dist {metrics['mm_dist']:.3f}")
+            if step % settings.save_every == 0 or step == total_steps or stop.requested:
+                save_checkpoint()
+            if stop.requested:
+                progress.close()
+                raise KeyboardInterrupt
     progress.close()
 
     model.eval()

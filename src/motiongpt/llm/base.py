@@ -56,8 +56,10 @@ def build_base(name: str, texts: Iterable[str], seed: int = 1337) -> tuple[Llama
     config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=MAX_POSITIONS, rms_norm_eps=1e-5,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False, **fields)
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config), tokenizer
+    with torch.random.fork_rng(devices=[]):  # seeded weights without moving the caller's random stream
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    return model, tokenizer
 
 
 def load_tokenizer(path: str | Path):

@@ -7,7 +7,9 @@ The original puts the loss on prompt and answer; here the loss is on the answer 
 
 Runs on one device or under `accelerate launch` (DDP, one replica per process). A run is resumable exactly:
 `<out>/checkpoint/` holds the trainable weights, optimiser, scheduler, every process's RNG state and the step,
-and the data order is a function of (seed, step), so rerunning the same command continues bit for bit.
+and the data order is a function of (seed, step, process count), so rerunning the same command continues bit for
+bit. Ctrl-C (single process) stops after the current optimiser step and checkpoints it; rerunning a finished run
+leaves its output as it is.
 
 LLaMA-7B/13B on GPUs: LoRA fits one 24-80 GB GPU with `--bf16 --gradient-checkpointing` (add `--load-in-4bit`
 for QLoRA on smaller cards). For several GPUs use `accelerate launch --multi_gpu --num_processes N -m motiongpt
@@ -36,8 +38,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import (atomic_directory, read_json, rng_state, save_torch, seed_everything, set_rng_state,
-                          write_json)
+from motiongpt.io import (StopRequest, atomic_directory, check_resume, read_json, rng_state, save_torch,
+                          seed_everything, set_rng_state, write_json, write_text)
 from motiongpt.llm.base import BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer
 from motiongpt.llm.formats import check_format, render_record
 from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
@@ -48,9 +50,9 @@ CHECKPOINT_DIR = "checkpoint"
 LOG_NAME = "log.jsonl"
 IGNORE = -100
 PAPER_SAMPLES = 150_000  # 37,500 micro-batches of 4 in the original
-# settings that must match when a run resumes from its checkpoint
-RESUME_KEYS = ("base", "format", "full", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "lr", "warmup",
-               "weight_decay", "micro_batch", "grad_accum", "loss_on_prompt", "seed", "max_seq_len", "load_in_4bit")
+# settings that may change when a run resumes from its checkpoint (every other one must match)
+RESUMABLE_CHANGES = ("instructions", "out", "vq", "epochs", "steps", "gradient_checkpointing", "val_every",
+                     "val_batches", "save_every")
 
 
 @dataclass
@@ -237,14 +239,20 @@ def _trainable_state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().float().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def _check_resume(checkpoint: Path, config: FinetuneConfig) -> dict:
-    state = read_json(checkpoint / "state.json")
-    saved, now = state["config"], asdict(config)
-    changed = [k for k in RESUME_KEYS if saved.get(k) != now.get(k)]
-    if changed:
-        raise MotionGPTError(f"{checkpoint}: was written with different {', '.join(changed)} "
-                             f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); use a new --out")
-    return state
+def _read_log(path: Path, step: int) -> list[str]:
+    """The log's lines up to `step`; a torn last line (the process was killed while appending) is dropped."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                break
+            raise MotionGPTError(f"{path}:{number}: invalid JSON ({err.msg}); delete the line to resume") from err
+        if entry.get("step", 0) <= step:
+            kept.append(line)
+    return kept
 
 
 def _evaluate(model, batches: list[dict], accelerator, rank: int, world: int) -> tuple[float, float]:
@@ -294,9 +302,8 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
     on_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=on_cpu)
     rank, world = accelerator.process_index, accelerator.num_processes
-    seed_everything(config.seed)
-
     base_dir, base_ref = _prepare_base(config, out, train_records, accelerator)
+    seed_everything(config.seed)  # after the base, which a rerun finds built: later draws must not depend on that
     model, tokenizer = _load_model(config, base_dir, bf16, accelerator)
     new_ids = add_code_tokens(model, tokenizer, codebook_size) if config.format == "vocab" else []
     model = _wrap_model(config, model, new_ids)
@@ -322,7 +329,9 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
 
     step, checkpoint, val_loss, val_acc = 0, out / CHECKPOINT_DIR, None, None
     if (checkpoint / "state.json").is_file():
-        state = _check_resume(checkpoint, config)
+        state = read_json(checkpoint / "state.json")
+        check_resume({"num_processes": 1, **state["config"], **state.get("run", {})},
+                     {**asdict(config), "num_processes": world}, checkpoint, ignore=RESUMABLE_CHANGES)
         missing = set(_trainable_state(unwrapped)) - set(load_file(str(checkpoint / "trainable.safetensors")))
         if missing:
             raise MotionGPTError(f"{checkpoint}: trainable weights missing {sorted(missing)[0]} (a different model?)")
@@ -332,13 +341,16 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
         scheduler.load_state_dict(torch_state["scheduler"])
         set_rng_state(torch.load(checkpoint / f"rng-{rank}.pt", weights_only=False))
         step = state["step"]
+        if step >= total_steps and (out / META_NAME).is_file():
+            if accelerator.is_main_process:
+                tqdm.write(f"motiongpt: {out} is complete ({step} of {total_steps} steps); nothing to do")
+            return Finetuned(out, unwrapped.eval(), tokenizer)
 
     log_path = out / LOG_NAME
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        kept = [ln for ln in log_path.read_text().splitlines() if json.loads(ln).get("step", 0) <= step] \
-            if log_path.is_file() else []
-        log_path.write_text("".join(ln + "\n" for ln in kept))
+        kept = _read_log(log_path, step) if step else []  # a fresh start logs step 0 again
+        write_text(log_path, "".join(line + "\n" for line in kept))
         if dropped or val_dropped:
             tqdm.write(f"motiongpt: {dropped} train and {val_dropped} val records longer than "
                        f"--max-seq-len {config.max_seq_len} were left out")
@@ -351,7 +363,8 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
                 save_torch(tmp / "optim.pt", {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
                 for r, s in enumerate(rng):
                     save_torch(tmp / f"rng-{r}.pt", s)
-                write_json(tmp / "state.json", {"step": step, "config": asdict(config)})
+                write_json(tmp / "state.json", {"step": step, "config": asdict(config),
+                                                "run": {"num_processes": world}})
         accelerator.wait_for_everyone()
 
     save_every = config.save_every or config.val_every
@@ -362,46 +375,55 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
                 f.write(json.dumps({"step": 0, "val_loss": val_loss, "val_acc": val_acc}) + "\n")
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc="finetune", disable=not accelerator.is_main_process)
-    while step < total_steps:
-        started = time.perf_counter()
-        step_loss = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
-        for micro in range(config.grad_accum):
-            first = (step * config.grad_accum + micro) * config.micro_batch * world + rank * config.micro_batch
-            batch = collate([train[i] for i in sample_indices(len(train), config.seed, first, config.micro_batch)],
-                            tokenizer.pad_token_id, config.loss_on_prompt)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            sync = micro == config.grad_accum - 1
-            with accelerator.no_sync(model) if not sync else contextlib.nullcontext():
-                with accelerator.autocast():
-                    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                loss_sum, count, _ = token_losses(logits, batch["labels"])
-                loss = loss_sum / count.clamp(min=1)
-                accelerator.backward(loss / config.grad_accum)
-            step_loss += torch.stack([loss.detach().double(), batch["attention_mask"].sum().double()])
-        if config.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(params, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        step_loss = accelerator.reduce(step_loss, reduction="sum")
-        logs = {"step": step, "loss": step_loss[0].item() / (config.grad_accum * world),
-                "lr": scheduler.get_last_lr()[0],
-                "tokens_per_s": step_loss[1].item() / max(time.perf_counter() - started, 1e-9)}
-        if step % config.val_every == 0 or step == total_steps:
-            val_loss, val_acc = _evaluate(model, val_batches, accelerator, rank, world)
-            logs.update(val_loss=val_loss, val_acc=val_acc)
-        if step % save_every == 0 or step == total_steps:
-            save_checkpoint()
-        if accelerator.is_main_process:
-            with open(log_path, "a") as f:
-                f.write(json.dumps(logs) + "\n")
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "step"})
-            bar.update(1)
-        if callback is not None:
-            callback(step, logs)
+    with StopRequest(enabled=world == 1) as stop:
+        while step < total_steps:
+            started = time.perf_counter()
+            step_loss = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+            for micro in range(config.grad_accum):
+                first = ((step * config.grad_accum + micro) * world + rank) * config.micro_batch
+                picks = sample_indices(len(train), config.seed, first, config.micro_batch)
+                batch = collate([train[i] for i in picks], tokenizer.pad_token_id, config.loss_on_prompt)
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                sync = micro == config.grad_accum - 1
+                with accelerator.no_sync(model) if not sync else contextlib.nullcontext():
+                    with accelerator.autocast():
+                        logits = model(input_ids=batch["input_ids"],
+                                       attention_mask=batch["attention_mask"]).logits
+                    loss_sum, count, _ = token_losses(logits, batch["labels"])
+                    loss = loss_sum / count.clamp(min=1)
+                    accelerator.backward(loss / config.grad_accum)
+                step_loss += torch.stack([loss.detach().double(), batch["attention_mask"].sum().double()])
+            if config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            step_loss = accelerator.reduce(step_loss, reduction="sum")
+            logs = {"step": step, "loss": step_loss[0].item() / (config.grad_accum * world),
+                    "lr": scheduler.get_last_lr()[0],
+                    "tokens_per_s": step_loss[1].item() / max(time.perf_counter() - started, 1e-9)}
+            if step % config.val_every == 0 or step == total_steps:
+                val_loss, val_acc = _evaluate(model, val_batches, accelerator, rank, world)
+                logs.update(val_loss=val_loss, val_acc=val_acc)
+            if step % save_every == 0 or step == total_steps:
+                save_checkpoint()
+            if accelerator.is_main_process:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(logs) + "\n")
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "step"})
+                bar.update(1)
+            if callback is not None:
+                callback(step, logs)
+            if stop.requested:
+                if step % save_every != 0 and step != total_steps:
+                    save_checkpoint()
+                bar.close()
+                raise KeyboardInterrupt
     bar.close()
 
+    if val_loss is None:  # the last run stopped after its final checkpoint but before the final save
+        val_loss, val_acc = _evaluate(model, val_batches, accelerator, rank, world)
     if accelerator.is_main_process:
         meta = {
             "kind": "full" if config.full else "lora",
@@ -422,7 +444,9 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
 
 
 def _save_final(model, tokenizer, out: Path, meta: dict) -> None:
-    """Adapter (or full model) + tokenizer at the top of `out`; `motiongpt.json` is written last."""
+    """Adapter (or full model) + tokenizer at the top of `out`; `motiongpt.json` goes first and comes back last,
+    so a crash half-way never leaves a loadable mix of old and new files."""
+    (out / META_NAME).unlink(missing_ok=True)
     tmp = out / ".final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     if meta["kind"] == "lora":

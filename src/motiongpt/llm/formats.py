@@ -4,7 +4,7 @@ Two formats:
 - `text`: the paper's; codes are comma-separated decimals (`81,81,207`). With a tokenizer that splits numbers into
   single digits (as LLaMA's does) a 3-digit code costs 4 tokens with its comma.
 - `vocab`: one added token per code (`<motion_id_17>`) between `<motion_begin>` and `<motion_end>`: one token per
-  code plus two, about 4x shorter sequences, at the price of new embedding rows that must be trained.
+  code plus two, about 3.4x shorter answers on the Bandai codes, at the price of new embedding rows that must be trained.
 
 The parser never raises: whatever the model wrote, it returns a (possibly empty) list of in-codebook codes.
 """

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,8 @@ from tqdm import tqdm
 from motiongpt.data.dataset import WindowDataset
 from motiongpt.data.layout import load_mean_std, split_ids
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import rng_state, save_torch, seed_everything, set_rng_state, write_json, write_text
+from motiongpt.io import (StopRequest, check_resume, rng_state, save_torch, seed_everything, set_rng_state,
+                          write_json, write_text)
 from motiongpt.tokenizer.evaluate import evaluate
 from motiongpt.tokenizer.model import VQVAE, preset_config, vqvae_loss
 
@@ -97,40 +97,6 @@ def lr_factor(step: int, warmup: int, milestones: list[int], gamma: float) -> fl
     return ramp * gamma ** sum(step >= m for m in milestones)
 
 
-def _comparable(cfg: TrainConfig) -> dict:
-    return {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES | {"out"}}
-
-
-class _StopRequest:
-    """Turns Ctrl-C into a request honoured at the next step boundary, so the saved state is consistent."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
-
-
-class _NoStop:
-    """Multi-process runs stop on Ctrl-C at once (processes could not agree on a step) and resume from the last
-    periodic checkpoint."""
-
-    requested = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-
 def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True) -> Path:
     """Train (or resume) to `cfg.steps`; with `stop_after`, checkpoint and return after that many steps of this run."""
     from accelerate import Accelerator
@@ -151,10 +117,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     step, best = 0, float("inf")
     if (out / CHECKPOINT).is_file():
         ckpt = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
-        changed = sorted(k for k, v in _comparable(cfg).items() if ckpt["train_config"].get(k) != v)
-        if changed:
-            raise MotionGPTError(f"{out / CHECKPOINT}: made with different settings ({', '.join(changed)}); "
-                                 "rerun with the original settings to resume, or choose a new --out")
+        # the process count sets the data order; checkpoints without it were single-process
+        check_resume({"num_processes": 1, **ckpt["train_config"], **ckpt.get("run", {})},
+                     {**asdict(cfg), "num_processes": accelerator.num_processes}, out / CHECKPOINT,
+                     ignore=RESUMABLE_CHANGES | {"out"})
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -174,6 +140,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if with_best is not None:
             model.save_pretrained(out / "best")
         save_torch(out / CHECKPOINT, {"step": step, "best": best, "train_config": asdict(cfg),
+                                      "run": {"num_processes": accelerator.num_processes},
                                       "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                       "scheduler": scheduler.state_dict(), "rng": rng_state()})
 
@@ -183,7 +150,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     start = step
     bar = tqdm(total=cfg.steps, initial=step, disable=not (main and progress), desc="vq train", dynamic_ncols=True)
     single = accelerator.num_processes == 1
-    with _StopRequest() if single else _NoStop() as stop:
+    with StopRequest(enabled=single) as stop:
         while step < cfg.steps:
             x = sampler.batch(step, accelerator.process_index, cfg.batch_size).to(accelerator.device)
             recon, commit_loss, ppl = ddp_model(x)
