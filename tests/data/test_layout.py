@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from motiongpt.data import layout
@@ -23,3 +24,16 @@ def test_reads_official_humanml3d_clip(humanml3d_mini):
 def test_missing_split_is_a_clear_error(tmp_path):
     with pytest.raises(MotionGPTError, match="train.txt"):
         layout.split_ids(tmp_path, "train")
+
+
+def test_missing_or_corrupt_arrays_are_one_line_errors(tmp_path):
+    (tmp_path / "new_joint_vecs").mkdir()
+    (tmp_path / "new_joint_vecs" / "a.npy").write_bytes(b"garbage")
+    np.save(tmp_path / "Mean.npy", np.zeros(263, np.float32))
+    for call, message in ((lambda: layout.load_features(tmp_path, "a"), "a.npy: cannot read"),
+                          (lambda: layout.load_features(tmp_path, "b"), "b.npy: feature array file not found"),
+                          (lambda: layout.load_joints(tmp_path, "a"), "a.npy: joint array file not found"),
+                          (lambda: layout.load_mean_std(tmp_path), "Std.npy: statistics array file not found")):
+        with pytest.raises(MotionGPTError, match=message) as err:
+            call()
+        assert "\n" not in str(err.value)

@@ -115,3 +115,13 @@ def test_local_joints_are_the_joints_with_root_moved_to_the_origin_and_facing_z(
     assert np.allclose(pairwise_distances(local), pairwise_distances(recovered), atol=1e-5)
     with pytest.raises(MotionGPTError, match=r"expected \(T, 263\)"):
         local_joints(np.zeros((5, 251)))
+
+
+def test_windows_follow_the_given_frames_per_code():
+    real = smooth_motion(16)
+    generated = real.copy()
+    generated[2:4] += 0.3  # outside the first 2-frame window, half of the first 4-frame window
+    assert matched_windows("key", real, real, [2], frames_per_code=2) == [(2, 2)]
+    two = control_metrics("init", [0] * 8, generated, [0] * 8, real, [0], FPS, frames_per_code=2)
+    four = control_metrics("init", [0] * 4, generated, [0] * 4, real, [0], FPS)
+    assert two["recon"] == 0.0 and four["recon"] == pytest.approx(0.3 * np.sqrt(3) / 2)

@@ -100,3 +100,14 @@ def test_assemble_command(model_dir, tmp_path, capsys):
     assert (out / "pipeline.json").is_file() and (out / "vq" / "Mean.npy").is_file()
     assert main(["assemble", "--vq", str(model_dir / "vq"), "--llm", str(model_dir / "llm"), "-o", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_existing_output_dir_is_refused_before_the_model_loads(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "sample_1").mkdir(parents=True)
+    (out / "sample_1" / "keep.txt").write_text("mine")
+    code = main(["generate", "a man jumps.", "--num-samples", "2", "-o", str(out), "--model",
+                 str(tmp_path / "no-model")])
+    err = capsys.readouterr().err
+    assert code == 2 and "sample_1: already exists" in err and err.count("\n") == 1, err
+    assert (out / "sample_1" / "keep.txt").read_text() == "mine" and not (out / "sample_0").exists()

@@ -193,3 +193,27 @@ def test_no_bundled_model_yet_gives_a_clear_error():
 def test_decode_lengths(pipeline):
     features, joints = pipeline.decode([0])
     assert features.shape == (4, 263) and joints.shape == (4, 22, 3)
+
+
+def test_record_holds_the_settings_and_format_of_the_call(pipeline):
+    result = pipeline.generate("a person walks.", seed=3, max_codes=4, top_p=0.9, top_k=None, use_cache=False)[0]
+    record = result.record()
+    assert record["format"] == pipeline.fmt and record["seed"] == 3
+    assert record["settings"] == {"temperature": 0.8, "top_k": None, "top_p": 0.9, "max_codes": 4,
+                                  "constrained": True, "use_cache": False}
+
+
+def test_pose_features_cut_one_code_from_the_given_frame(pipeline, tmp_path):
+    from motiongpt.generation.controls import pose_features
+
+    features = np.random.default_rng(0).normal(size=(20, 263)).astype(np.float32)
+    np.save(tmp_path / "features.npy", features)
+    config = pipeline.vq.config
+    k = config.frames_per_code
+    assert np.array_equal(pose_features(features, config, frame=6), features[6:6 + k])
+    assert np.array_equal(pose_features(str(tmp_path / "features.npy"), config, frame=6), features[6:6 + k])
+    assert np.array_equal(pose_features(features, config), features)
+    with pytest.raises(MotionGPTError, match="frame is given twice"):
+        pose_features(f"{tmp_path / 'features.npy'}:2", config, frame=6)
+    with pytest.raises(MotionGPTError, match=r"expected joints \(T, 22, 3\) or features \(T, 263\) for this model"):
+        pose_features(np.zeros((20, 251), np.float32), config)

@@ -82,3 +82,15 @@ def test_missing_fields_name_the_line(tmp_path):
     path.write_text(json.dumps([{"instruction": "x", "input": "", "output": 5}]))
     with pytest.raises(MotionGPTError, match=r"val\.json: record 0: .*output"):
         read_records(path)
+
+
+def test_codebook_size_is_the_vq_configs_nb_code(tmp_path):
+    from motiongpt.llm.instructions import codebook_size_from_vq
+    from motiongpt.tokenizer.model import VQVAE, preset_config
+
+    VQVAE(preset_config("tiny")).save_pretrained(tmp_path / "vq")
+    assert codebook_size_from_vq(tmp_path / "vq") == preset_config("tiny").nb_code
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text(json.dumps({"codebook_size": 64}))
+    with pytest.raises(MotionGPTError, match="unknown fields"):
+        codebook_size_from_vq(tmp_path / "bad")

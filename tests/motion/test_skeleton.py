@@ -40,3 +40,36 @@ def test_get_spec_aliases_and_errors():
     assert get_spec("HumanML3D") is T2M and get_spec("kit-ml") is KIT and get_spec(KIT) is KIT
     with pytest.raises(MotionGPTError, match="unknown"):
         get_spec("smplx")
+
+
+def test_feature_width_and_joint_count_name_the_skeleton():
+    from motiongpt.motion.skeleton import spec_for_dim, spec_for_joints
+
+    for spec in (T2M, KIT):
+        assert spec_for_dim(spec.feature_dim) is spec and spec_for_joints(spec.num_joints) is spec
+    with pytest.raises(MotionGPTError, match="width 262: no skeleton"):
+        spec_for_dim(262)
+    with pytest.raises(MotionGPTError, match="joint count 23: no skeleton"):
+        spec_for_joints(23)
+
+
+def test_load_motion_tells_joints_from_features_and_rejects_bad_files(tmp_path):
+    from motiongpt.motion.skeleton import load_motion
+
+    np.save(tmp_path / "joints.npy", np.zeros((6, 21, 3), np.float32))
+    np.save(tmp_path / "features.npy", np.zeros((5, 263), np.float32))
+    _, spec, is_joints = load_motion(tmp_path / "joints.npy")
+    assert spec is KIT and is_joints
+    _, spec, is_joints = load_motion(tmp_path / "features.npy")
+    assert spec is T2M and not is_joints
+    np.save(tmp_path / "nan.npy", np.full((5, 251), np.nan, np.float32))
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    (tmp_path / "corrupt.npy").write_bytes(b"not numpy")
+    for name, message in (("missing.npy", "not found"), ("corrupt.npy", "cannot read"), ("nan.npy", "NaN"),
+                          ("text.npy", "expected numbers")):
+        with pytest.raises(MotionGPTError, match=message) as err:
+            load_motion(tmp_path / name)
+        assert name in str(err.value) and "\n" not in str(err.value)
+    np.save(tmp_path / "wide.npy", np.zeros((5, 264), np.float32))
+    with pytest.raises(MotionGPTError, match=r"shape \(5, 264\), expected joints \(T, 22, 3\)"):
+        load_motion(tmp_path / "wide.npy")

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -57,3 +58,14 @@ def test_eval_of_a_checkpoint_without_statistics_says_what_to_pass(dataset, mode
     assert "no Mean/Std" in capsys.readouterr().err
     assert main(["vq", "eval", "--model", str(tmp_path / "net.pth"), "--data", str(dataset),
                  "--stats", str(dataset)]) == 0
+
+
+@pytest.mark.parametrize("command", ["encode", "eval"])
+def test_corrupt_feature_file_is_one_line_and_exit_2(dataset, model_dir, tmp_path, capsys, command):
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data, ignore=shutil.ignore_patterns("VQVAE"))
+    (data / "new_joint_vecs" / "000200.npy").write_bytes(b"truncated")
+    quiet = ["--quiet"] if command == "encode" else []
+    assert main(["vq", command, "--model", str(model_dir), "--data", str(data), *quiet]) == 2
+    err = capsys.readouterr().err
+    assert "000200.npy: cannot read" in err and err.count("\n") == 1, err

@@ -128,3 +128,13 @@ def test_loss_terms():
     both = model.loss(x, commit=0.02, vel=0.5)
     assert both["vel"] > 0 and both["commit"] > 0
     assert torch.isfinite(both["perplexity"]) and 1 <= both["perplexity"] <= model.config.nb_code
+
+
+def test_corrupt_statistics_in_a_model_dir_are_a_one_line_error(dataset, tmp_path):
+    tiny_model(dataset).save_pretrained(tmp_path / "vq")
+    (tmp_path / "vq" / "Std.npy").write_bytes(b"not numpy")
+    with pytest.raises(MotionGPTError, match=r"Std\.npy: cannot read") as err:
+        VQVAE.from_pretrained(tmp_path / "vq")
+    assert "\n" not in str(err.value)
+    mean, std = load_mean_std(dataset)
+    assert VQVAE.from_pretrained(tmp_path / "vq", dataset=dataset).std.numpy() == pytest.approx(std)

@@ -87,7 +87,7 @@ def test_two_process_cpu_training_keeps_processes_identical(dataset, tmp_path):
            "--val-motions", "1", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "processes.json").read_text())
     assert report["num_processes"] == 2
     assert len(set(report["weights_sha256"])) == 1

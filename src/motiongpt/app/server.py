@@ -57,8 +57,9 @@ from motiongpt.data.captions import third_person
 from motiongpt.errors import MotionGPTError
 from motiongpt.export.bvh import save_bvh
 from motiongpt.export.render import render_gif, render_mp4
-from motiongpt.generation.controls import parse_code_list, pose_features
-from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, GenerationSettings, MotionGPT
+from motiongpt.generation.cli import slug
+from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
+from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
 from motiongpt.io import save_npy, write_json
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -98,10 +99,6 @@ def load_examples(model_dir: str | Path | None) -> list[str]:
     return default_examples()
 
 
-def _slug(text: str, limit: int = 40) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-") or "motion"
-
-
 class ResultStore:
     """Result folders under one temporary dir, at most `capacity` of them; the least recently used go first."""
 
@@ -116,16 +113,17 @@ class ResultStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, motion: GeneratedMotion, settings: GenerationSettings, fmt: str) -> str:
+    def add(self, motion: GeneratedMotion) -> str:
         """Save the joints, BVH and tokens.json of one sample under a new id."""
         rid = secrets.token_hex(8)
         folder = self.root / rid
         folder.mkdir()
         save_npy(folder / "motion.npy", motion.joints)
         save_bvh(motion.joints, folder / "motion.bvh", fps=motion.fps)
-        write_json(folder / "tokens.json", motion.record(settings, fmt))
-        entry = {"folder": folder, "stem": f"{_slug(motion.caption)}_seed{motion.seed}", "joints": motion.joints,
-                 "caption": motion.caption, "fps": motion.fps, "lock": threading.Lock()}
+        write_json(folder / "tokens.json", motion.record())
+        stem = f"{slug(motion.caption, sep='-')}_seed{motion.seed}"
+        entry = {"folder": folder, "stem": stem, "joints": motion.joints, "caption": motion.caption, "fps": motion.fps,
+                 "lock": threading.Lock()}
         with self._lock:
             self._entries[rid] = entry
             while len(self._entries) > self.capacity:
@@ -197,16 +195,11 @@ def _float_field(form, name: str, label: str) -> float | None:
 
 def _single_code(form, name: str, label: str) -> int | None:
     text = _field(form, name)
-    if text is None:
-        return None
-    codes = parse_code_list(text, label)
-    if len(codes) != 1:
-        raise MotionGPTError(f"{label} {text!r}: expected one code")
-    return codes[0]
+    return None if text is None else parse_code(text, label)
 
 
 def _pose(form, uploads: dict[str, bytes], role: str, model: MotionGPT) -> np.ndarray | None:
-    """The uploaded pose for `role` as raw features: the whole clip, or the 4 frames from the chosen frame."""
+    """The uploaded pose for `role` as raw features: the whole clip, or one code's frames from the chosen frame."""
     upload = form.get(f"{role}_pose")
     frame = _int_field(form, f"{role}_pose_frame", f"{role} pose frame", 0)
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -224,13 +217,7 @@ def _pose(form, uploads: dict[str, bytes], role: str, model: MotionGPT) -> np.nd
                              "numpy.save") from None
     if not isinstance(array, np.ndarray):
         raise MotionGPTError(f"{label}: holds several arrays (.npz); expected one .npy array")
-    features, _ = pose_features(array, model.vq.config.input_dim, model.spec.name, name=label)
-    if frame is None:
-        return features
-    if frame + 4 > len(features):
-        raise MotionGPTError(f"{label}: frame {frame} leaves fewer than 4 frames (the clip has {len(features)} "
-                             f"feature frames, so the frame must be at most {len(features) - 4})")
-    return features[frame:frame + 4]
+    return pose_features(array, model.vq.config, name=label, frame=frame)
 
 
 def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
@@ -277,11 +264,10 @@ class MotionService:
         """Generate (one request at a time) and store every sample; the result dicts the API returns."""
         with self.lock:
             motions = self.model.generate(**kwargs)
-        settings = GenerationSettings(kwargs["temperature"], kwargs["top_k"], None, kwargs["max_codes"], True)
         self.requests += 1
         out = []
         for motion in motions:
-            rid = self.store.add(motion, settings, self.model.fmt)
+            rid = self.store.add(motion)
             files = {suffix: f"/api/results/{rid}/{name}" for name, (suffix, _) in RESULT_FILES.items()}
             out.append({"id": rid, "caption": motion.caption, "seed": motion.seed, "codes": motion.codes,
                         "frames": int(len(motion.joints)), "fps": motion.fps,

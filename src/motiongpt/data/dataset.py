@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from motiongpt.data.layout import Caption, load_captions, load_features, load_joints, load_mean_std, split_ids
 from motiongpt.errors import MotionGPTError
+from motiongpt.motion import skeleton
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ KIT = LengthLimits(fps=12.5, min_len=24)
 
 
 def limits_for(feature_dim: int) -> LengthLimits:
-    """HumanML3D limits for 263-d features, KIT-ML limits for 251-d."""
-    return KIT if feature_dim == 251 else HUMANML3D
+    """KIT-ML limits for KIT-ML-wide (251-d) features, HumanML3D limits for any other width."""
+    return KIT if feature_dim == skeleton.KIT.feature_dim else HUMANML3D
 
 
 @dataclass
@@ -83,13 +84,7 @@ class TextMotionDataset(Dataset):
             mean, std = load_mean_std(self.root)
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self.limits = limits or limits_for(self.mean.shape[0])
-        self.features: dict[str, np.ndarray] = {}
-        for motion_id in ids:
-            try:
-                self.features[motion_id] = load_features(self.root, motion_id)
-            except FileNotFoundError:
-                raise MotionGPTError(f"{self.root / 'new_joint_vecs' / motion_id}.npy: listed in {split}.txt "
-                                     "but missing") from None
+        self.features = {motion_id: load_features(self.root, motion_id) for motion_id in ids}
         dims = {f.shape[1] for f in self.features.values()}
         if dims and dims != {self.mean.shape[0]}:
             raise MotionGPTError(f"{self.root}: features of size {sorted(dims)} but Mean.npy has "

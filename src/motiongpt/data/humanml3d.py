@@ -59,7 +59,6 @@ class ClipResult:
     group: str
     ids: list[str] = field(default_factory=list)
     captions: int = 0
-    frames: int = 0  # 20 fps frames of the whole clip
     sums: np.ndarray | None = None  # per-dimension sum, sum of squares, count of feature frames
     dropped: bool = False
 
@@ -115,7 +114,6 @@ def write_motion(root: Path, motion_id: str, joints: np.ndarray, features: np.nd
 def _process_clip(job: ClipJob, root: Path, spec: str) -> ClipResult:
     result = ClipResult(job.name, job.group)
     joints = bvh_to_joints(job.path, job.rig, job.scale, job.up)
-    result.frames = len(joints)
     if len(joints) - 1 < MIN_FRAMES:
         result.dropped = True
         return result

@@ -1,7 +1,7 @@
 """The HumanML3D folder layout, read and written by every stage.
 
-    DIR/new_joints/<id>.npy        T x J x 3 float32 joint positions (metres, Y up)
-    DIR/new_joint_vecs/<id>.npy    (T-1) x D float32 features (D = 263 HumanML3D, 251 KIT-ML)
+    DIR/new_joints/<id>.npy        (T-1) x J x 3 float32 joint positions (metres, Y up), recovered from the features
+    DIR/new_joint_vecs/<id>.npy    (T-1) x D float32 features (D = 263 HumanML3D, 251 KIT-ML) of a T-frame clip
     DIR/texts/<id>.txt             one `caption#word/POS ...#start#end` line per caption
     DIR/Mean.npy, DIR/Std.npy      per-dimension normalisation statistics
     DIR/{train,val,test}.txt       one id per line
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from motiongpt.errors import MotionGPTError
+from motiongpt.io import load_npy
 
 SPLITS = ("train", "val", "test")
 
@@ -36,19 +37,17 @@ def split_ids(root: str | Path, split: str) -> list[str]:
 
 
 def load_features(root: str | Path, motion_id: str) -> np.ndarray:
-    return np.load(Path(root) / "new_joint_vecs" / f"{motion_id}.npy").astype(np.float32)
+    return load_npy(Path(root) / "new_joint_vecs" / f"{motion_id}.npy", "feature array").astype(np.float32)
 
 
 def load_joints(root: str | Path, motion_id: str) -> np.ndarray:
-    return np.load(Path(root) / "new_joints" / f"{motion_id}.npy").astype(np.float32)
+    return load_npy(Path(root) / "new_joints" / f"{motion_id}.npy", "joint array").astype(np.float32)
 
 
 def load_mean_std(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
     root = Path(root)
-    for name in ("Mean.npy", "Std.npy"):
-        if not (root / name).is_file():
-            raise MotionGPTError(f"{root / name}: normalisation statistics not found")
-    return np.load(root / "Mean.npy").astype(np.float32), np.load(root / "Std.npy").astype(np.float32)
+    mean = load_npy(root / "Mean.npy", "statistics array").astype(np.float32)
+    return mean, load_npy(root / "Std.npy", "statistics array").astype(np.float32)
 
 
 def parse_caption_line(line: str, where: str = "") -> Caption:

@@ -11,16 +11,16 @@ Poses are compared as *local joints*: the joint positions (metres) with the root
 face +Z in every frame, i.e. the HumanML3D `ric` block plus the root height. A code describes exactly this (the
 VQ-VAE sees no global position or heading), so drift of the whole body does not count as a control error.
 
-Code position q covers frames 4q..4q+3 (its *window*). Each control token is matched to one window of the
-generated motion: init → the first window, last → the last window, key token at real position p → the generated
-window nearest to the real window p (the paper's "nearest Euclidean distance"; windows of several keys may
-coincide). Then, per motion:
+Code position q covers frames kq..kq+k-1, its *window* (k = the VQ-VAE's frames per code, 4 in the paper). Each
+control token is matched to one window of the generated motion: init → the first window, last → the last window, key
+token at real position p → the generated window nearest to the real window p (the paper's "nearest Euclidean
+distance"; windows of several keys may coincide). Then, per motion:
 
 - satisfied: the generated codes hold the control tokens (first / last / as an ordered subsequence) — 0 or 1.
-- recon (m): mean over the matched windows of the pose error: the mean over the window's 4 frames and all joints
+- recon (m): mean over the matched windows of the pose error: the mean over the window's k frames and all joints
   of ||generated − real||₂. Generated == real gives 0; a pose shifted by d metres gives d.
 - vel (m/s): the velocity jump at the window's edges inside both motions (init: the edge after the window, frames
-  3→4; last: the edge before it; key: both edges): ||v_gen − v_real||₂ per joint, v = local-joint displacement
+  k-1→k; last: the edge before it; key: both edges): ||v_gen − v_real||₂ per joint, v = local-joint displacement
   between the two frames × fps, averaged over joints, edges and windows; NaN (left out of means) when no edge lies
   inside both motions, e.g. a one-code motion.
 """
@@ -36,7 +36,7 @@ from motiongpt.generation.constraints import Controls
 from motiongpt.motion.features import feature_slices
 from motiongpt.motion.skeleton import get_spec
 
-FRAMES_PER_CODE = 4
+FRAMES_PER_CODE = 4  # default k: the paper's VQ-VAE (two stride-2 stages); pass the model's own
 CONTROL_TASKS = ("init", "last", "key")
 KEY_TOKENS = (3, 5)  # inclusive range of key tokens per motion, as the original instruction build
 METRICS = ("satisfied", "recon", "vel")
@@ -78,8 +78,8 @@ def local_joints(features: np.ndarray, spec: str = "t2m") -> np.ndarray:
     return np.concatenate([root, features[:, s["ric"]].reshape(len(features), spec.num_joints - 1, 3)], axis=1)
 
 
-def _window(joints: np.ndarray, q: int) -> np.ndarray:
-    return joints[q * FRAMES_PER_CODE:(q + 1) * FRAMES_PER_CODE]
+def _window(joints: np.ndarray, q: int, k: int) -> np.ndarray:
+    return joints[q * k:(q + 1) * k]
 
 
 def pose_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -87,11 +87,12 @@ def pose_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b, axis=-1).mean())
 
 
-def matched_windows(task: str, generated: np.ndarray, real: np.ndarray,
-                    positions: Sequence[int]) -> list[tuple[int, int]]:
+def matched_windows(task: str, generated: np.ndarray, real: np.ndarray, positions: Sequence[int], *,
+                    frames_per_code: int = FRAMES_PER_CODE) -> list[tuple[int, int]]:
     """(generated window, real window) pairs for the control tokens at real code `positions`."""
-    n_gen = len(generated) // FRAMES_PER_CODE
-    if n_gen < 1 or len(real) < FRAMES_PER_CODE * (max(positions) + 1):
+    k = frames_per_code
+    n_gen = len(generated) // k
+    if n_gen < 1 or len(real) < k * (max(positions) + 1):
         raise MotionGPTError(f"motions of {len(generated)} generated / {len(real)} real frames are too short for "
                              f"control positions {list(positions)}")
     if task == "init":
@@ -100,19 +101,18 @@ def matched_windows(task: str, generated: np.ndarray, real: np.ndarray,
         return [(n_gen - 1, positions[-1])]
     if task != "key":
         raise MotionGPTError(f"control task {task!r}: expected one of {', '.join(CONTROL_TASKS)}")
-    windows = generated[: n_gen * FRAMES_PER_CODE].reshape(n_gen, FRAMES_PER_CODE, *generated.shape[1:])
+    windows = generated[: n_gen * k].reshape(n_gen, k, *generated.shape[1:])
     pairs = []
     for p in positions:
-        distances = np.linalg.norm(windows - _window(real, p)[None], axis=-1).mean(axis=(1, 2))
+        distances = np.linalg.norm(windows - _window(real, p, k)[None], axis=-1).mean(axis=(1, 2))
         pairs.append((int(distances.argmin()), p))
     return pairs
 
 
-def _edge_jumps(generated: np.ndarray, real: np.ndarray, q: int, p: int, fps: float) -> list[float]:
+def _edge_jumps(generated: np.ndarray, real: np.ndarray, q: int, p: int, fps: float, k: int) -> list[float]:
     """Velocity jumps at the edges of generated window q vs real window p that lie inside both motions."""
     jumps = []
-    for gen_at, real_at in ((q * FRAMES_PER_CODE, p * FRAMES_PER_CODE),
-                            ((q + 1) * FRAMES_PER_CODE, (p + 1) * FRAMES_PER_CODE)):
+    for gen_at, real_at in ((q * k, p * k), ((q + 1) * k, (p + 1) * k)):
         if 0 < gen_at < len(generated) and 0 < real_at < len(real):
             v_gen = (generated[gen_at] - generated[gen_at - 1]) * fps
             v_real = (real[real_at] - real[real_at - 1]) * fps
@@ -121,12 +121,14 @@ def _edge_jumps(generated: np.ndarray, real: np.ndarray, q: int, p: int, fps: fl
 
 
 def control_metrics(task: str, generated_codes: Sequence[int], generated: np.ndarray, real_codes: Sequence[int],
-                    real: np.ndarray, positions: Sequence[int], fps: float) -> dict[str, float]:
+                    real: np.ndarray, positions: Sequence[int], fps: float, *,
+                    frames_per_code: int = FRAMES_PER_CODE) -> dict[str, float]:
     """satisfied, recon (m) and vel (m/s) of one generated motion; `generated`/`real` are local joints."""
+    k = frames_per_code
     controls = task_controls(task, real_codes, positions)
-    pairs = matched_windows(task, generated, real, positions)
-    recon = float(np.mean([pose_error(_window(generated, q), _window(real, p)) for q, p in pairs]))
-    jumps = [j for q, p in pairs for j in _edge_jumps(generated, real, q, p, fps)]
+    pairs = matched_windows(task, generated, real, positions, frames_per_code=k)
+    recon = float(np.mean([pose_error(_window(generated, q, k), _window(real, p, k)) for q, p in pairs]))
+    jumps = [j for q, p in pairs for j in _edge_jumps(generated, real, q, p, fps, k)]
     return {"satisfied": float(controls.satisfied_by(list(generated_codes))), "recon": recon,
             "vel": float(np.mean(jumps)) if jumps else float("nan")}
 

@@ -222,7 +222,8 @@ class _Run:
                 generated = local_joints(motion.features, self.model.spec)
                 for control in scored:
                     rows[control].append(control_metrics(control, motion.codes, generated, draw.codes[i],
-                                                         draw.local[i], draw.positions[control][i], fps))
+                                                         draw.local[i], draw.positions[control][i], fps,
+                                                         frames_per_code=self.model.vq.config.frames_per_code))
         generated = np.concatenate(embeddings)
         result = matching_metrics(text, generated)
         result["fid"] = fid(real, generated)

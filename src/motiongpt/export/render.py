@@ -23,7 +23,8 @@ from PIL import Image
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path
-from motiongpt.motion.skeleton import SkeletonSpec, get_spec
+from motiongpt.motion.skeleton import SkeletonSpec, load_motion
+from motiongpt.motion.skeleton import spec_for_joints as skeleton_for_joints
 
 LEFT_COLOR = "#1f77b4"
 RIGHT_COLOR = "#d62728"
@@ -41,35 +42,25 @@ ZOOM = 1.45
 def spec_for_joints(joints: np.ndarray, name: str = "joints") -> SkeletonSpec:
     """The skeleton of a (T, J, 3) array: 22 joints are HumanML3D (t2m), 21 are KIT-ML."""
     shape = tuple(np.shape(joints))
-    if len(shape) != 3 or shape[2] != 3 or shape[1] not in (22, 21) or shape[0] < 1:
+    if len(shape) != 3 or shape[2] != 3 or shape[0] < 1:
         raise MotionGPTError(f"{name}: joints of shape {shape}, expected (T, 22, 3) or (T, 21, 3) with T >= 1")
+    try:
+        spec = skeleton_for_joints(shape[1])
+    except MotionGPTError:
+        raise MotionGPTError(f"{name}: joints of shape {shape}, expected (T, 22, 3) or (T, 21, 3)") from None
     if not np.all(np.isfinite(joints)):
         raise MotionGPTError(f"{name}: joints contain NaN or infinite values")
-    return get_spec("t2m" if shape[1] == 22 else "kit")
+    return spec
 
 
 def load_joints(path: str | Path) -> np.ndarray:
     """Joints (T, J, 3) from a .npy of joints (T x 22|21 x 3) or of features (T x 263|251, HumanML3D/KIT-ML)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MotionGPTError(f"{path}: not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise MotionGPTError(f"{path}: not a readable .npy array ({err})") from err
-    shape = array.shape
-    if array.ndim == 2 and shape[1] in (263, 251) and shape[0] >= 1 and np.issubdtype(array.dtype, np.number):
-        from motiongpt.motion.features import features_to_joints
-
-        if not np.all(np.isfinite(array)):
-            raise MotionGPTError(f"{path}: features contain NaN or infinite values")
-        return np.asarray(features_to_joints(array.astype(np.float32), spec="t2m" if shape[1] == 263 else "kit"))
-    if array.ndim == 3 and shape[1] in (22, 21) and shape[2] == 3 and shape[0] >= 1 \
-            and np.issubdtype(array.dtype, np.number):
-        spec_for_joints(array, name=str(path))
+    array, spec, is_joints = load_motion(path)
+    if is_joints:
         return array.astype(np.float32)
-    raise MotionGPTError(f"{path}: array of shape {shape} ({array.dtype}), expected joints (T, 22, 3) or (T, 21, 3) "
-                         "or features (T, 263) or (T, 251)")
+    from motiongpt.motion.features import features_to_joints
+
+    return np.asarray(features_to_joints(array.astype(np.float32), spec=spec))
 
 
 def chain_colors(spec: SkeletonSpec) -> list[str]:

@@ -97,8 +97,9 @@ def _texts(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "motion"
+def slug(text: str, sep: str = "_", limit: int = 40) -> str:
+    """A file-name-safe form of a description: its lower-case ASCII letters and digits, words joined by `sep`."""
+    return sep.join(re.findall(r"[a-z0-9]+", text.lower()))[:limit].rstrip(sep) or "motion"
 
 
 def sample_dirs(out: Path, captions: list[str], num_samples: int) -> list[Path]:
@@ -109,9 +110,9 @@ def sample_dirs(out: Path, captions: list[str], num_samples: int) -> list[Path]:
         return [out / f"sample_{k}" for k in range(num_samples)]
     slugs: list[str] = []
     for i, caption in enumerate(captions):
-        slug = _slug(caption)
-        slugs.append(slug if slug not in slugs else f"{slug}-{i}")
-    return [out / f"{slug}_{k}" for slug in slugs for k in range(num_samples)]
+        name = slug(caption)
+        slugs.append(name if name not in slugs else f"{name}-{i}")
+    return [out / f"{name}_{k}" for name in slugs for k in range(num_samples)]
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -146,6 +147,11 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = GenerationSettings(args.temperature, args.top_k or None, args.top_p, args.max_codes,
                                   not args.unconstrained, not args.no_cache)
     settings.check()
+    directories = sample_dirs(args.out, [text.strip() for text in texts], args.num_samples)
+    if not args.overwrite:
+        for directory in directories:
+            if directory.is_dir() and any(directory.iterdir()):
+                raise MotionGPTError(f"{directory}: already exists and is not empty (pass --overwrite to replace it)")
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -157,15 +163,14 @@ def run_generate(args: argparse.Namespace) -> int:
                              temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
                              max_codes=settings.max_codes, constrained=settings.constrained,
                              use_cache=settings.use_cache, **controls)
-    for result, directory in zip(results, sample_dirs(args.out, [r.caption for r in results[::args.num_samples]],
-                                                      args.num_samples)):
-        write_sample(result, directory, formats, settings, model.fmt, args.overwrite)
+    for result, directory in zip(results, directories):
+        write_sample(result, directory, formats, args.overwrite)
         note = " (nothing parsed: the original's fallback)" if result.fallback else ""
         print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
     return 0
 
 
-def write_sample(result, directory: Path, formats: list[str], settings, fmt: str, overwrite: bool) -> None:
+def write_sample(result, directory: Path, formats: list[str], overwrite: bool) -> None:
     """One sample's files, all or none (the dir appears when complete)."""
     from motiongpt.export.bvh import save_bvh
     from motiongpt.export.render import render_gif, render_mp4
@@ -175,7 +180,7 @@ def write_sample(result, directory: Path, formats: list[str], settings, fmt: str
         raise MotionGPTError(f"bvh: needs the 22-joint HumanML3D skeleton, this model makes "
                              f"{result.joints.shape[1]} joints; drop bvh from --formats")
     with atomic_directory(directory, overwrite=overwrite) as tmp:
-        write_json(tmp / "tokens.json", result.record(settings, fmt))
+        write_json(tmp / "tokens.json", result.record())
         if "npy" in formats:
             save_npy(tmp / "motion.npy", result.joints)
             save_npy(tmp / "features.npy", result.features)

@@ -304,6 +304,3 @@ class CodeConstraint(LogitsProcessor):
 
     def select(self, rows: Sequence[int]) -> None:
         self.rows = [self.rows[i] for i in rows]
-
-    def codes(self) -> list[list[int]]:
-        return [list(row.plan.codes) for row in self.rows]

@@ -1,8 +1,8 @@
 """Control tokens from user input: code numbers, or poses (joints or features) turned into codes by the VQ encoder.
 
 A pose is a .npy of joints (T x J x 3, metres, Y up) or features (T x D), an array of either, or `FILE.npy:FRAME`
-for the 4 frames (one code) starting at FRAME. Without a frame, an initial pose is the first 4 frames, a last pose
-the last 4 frames, and key poses give one code per 4 frames of each array, in order.
+for the frames of one code (4 with the usual VQ-VAE) starting at FRAME. Without a frame, an initial pose is the first
+code's frames, a last pose the last code's, and key poses give one code per code's frames of each array, in order.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import numpy as np
 from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import Controls
 from motiongpt.motion.features import joints_to_features
+from motiongpt.motion.skeleton import load_motion, motion_kind, spec_for_dim
+from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
 
 Pose = str | Path | np.ndarray
 
@@ -55,59 +57,56 @@ def parse_pose_spec(spec: str | Path) -> tuple[Path, int | None]:
     return Path(text), None
 
 
-def _load_array(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise MotionGPTError(f"{path}: pose file not found")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise MotionGPTError(f"{path}: not a readable .npy array ({err})") from err
-
-
-def pose_features(pose: Pose, input_dim: int, spec: str, name: str = "pose") -> tuple[np.ndarray, int | None]:
-    """(raw features (F, D), frame or None) of a pose given as a path, `path:frame` or an array."""
-    frame = None
+def pose_features(pose: Pose, config: VQVAEConfig, name: str = "pose", frame: int | None = None) -> np.ndarray:
+    """Raw features (F, D) of a pose given as a path, `path:frame` or an array: the whole motion, or the one code's
+    frames from `frame` (from `path:frame` or the argument)."""
+    k = config.frames_per_code
     if isinstance(pose, np.ndarray):
+        spec, is_joints = motion_kind(pose, name)
         array = pose
     else:
-        path, frame = parse_pose_spec(pose)
-        array, name = _load_array(path), str(path)
-    num_joints = (input_dim + 1) // 12
-    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
-        raise MotionGPTError(f"{name}: expected finite numbers, got {array.dtype} with NaN/inf or non-numbers")
-    if array.ndim == 3 and array.shape[1:] == (num_joints, 3):
-        if len(array) < 5:
-            raise MotionGPTError(f"{name}: {len(array)} frames of joints, expected at least 5 (4 feature frames)")
+        path, path_frame = parse_pose_spec(pose)
+        if path_frame is not None and frame is not None:
+            raise MotionGPTError(f"{name} {str(pose)!r}: the frame is given twice")
+        frame = path_frame if frame is None else frame
+        array, spec, is_joints = load_motion(path, "pose")
+        name = str(path)
+    expected = spec_for_dim(config.input_dim)
+    if spec is not expected:
+        raise MotionGPTError(f"{name}: array of shape {array.shape}, expected joints (T, {expected.num_joints}, 3) or "
+                             f"features (T, {expected.feature_dim}) for this model")
+    if is_joints:
+        if len(array) < k + 1:
+            raise MotionGPTError(f"{name}: {len(array)} frames of joints, expected at least {k + 1} ({k} feature "
+                                 "frames)")
         features = np.asarray(joints_to_features(array.astype(np.float64), spec), dtype=np.float32)
-    elif array.ndim == 2 and array.shape[1] == input_dim:
+    else:
         features = array.astype(np.float32)
-    else:
-        raise MotionGPTError(f"{name}: array of shape {array.shape}, expected joints (T, {num_joints}, 3) or "
-                             f"features (T, {input_dim})")
-    if len(features) < 4:
-        raise MotionGPTError(f"{name}: {len(features)} frames of features, expected at least 4 (one code)")
-    if frame is not None and frame + 4 > len(features):
-        raise MotionGPTError(f"{name}: frame {frame} leaves fewer than 4 frames (the motion has {len(features)} "
-                             f"feature frames, so the frame must be at most {len(features) - 4})")
-    return features, frame
+    if len(features) < k:
+        raise MotionGPTError(f"{name}: {len(features)} frames of features, expected at least {k} (one code)")
+    if frame is None:
+        return features
+    if frame + k > len(features):
+        raise MotionGPTError(f"{name}: frame {frame} leaves fewer than {k} frames (the motion has {len(features)} "
+                             f"feature frames, so the frame must be at most {len(features) - k})")
+    return features[frame:frame + k]
 
 
-def pose_codes(vq, pose: Pose, role: str, spec: str) -> list[int]:
+def pose_codes(vq: VQVAE, pose: Pose, role: str) -> list[int]:
     """Codes of a pose for `role` in {"init", "last", "key"} (see the module docstring)."""
-    features, frame = pose_features(pose, vq.config.input_dim, spec, name=f"{role} pose")
-    if frame is not None:
-        window = features[frame:frame + 4]
-    elif role == "init":
-        window = features[:4]
+    features = pose_features(pose, vq.config, name=f"{role} pose")
+    k = vq.config.frames_per_code
+    if role == "init":
+        window = features[:k]
     elif role == "last":
-        window = features[len(features) - 4:]
+        window = features[len(features) - k:]
     else:
-        window = features[: len(features) // 4 * 4]
+        window = features
     return [int(c) for c in vq.encode_motion(window)]
 
 
 def build_controls(codebook_size: int, *, init_token=None, last_token=None, key_tokens=None, init_pose=None,
-                   last_pose=None, key_poses: Sequence[Pose] | None = None, vq=None, spec: str = "t2m",
+                   last_pose=None, key_poses: Sequence[Pose] | None = None, vq: VQVAE | None = None,
                    max_codes: int | None = None) -> Controls:
     """Check the given controls (tokens or poses, not both for one role) and turn them into `Controls`."""
     for role, token, pose in (("init", init_token, init_pose), ("last", last_token, last_pose),
@@ -115,13 +114,13 @@ def build_controls(codebook_size: int, *, init_token=None, last_token=None, key_
         if token is not None and pose is not None:
             raise MotionGPTError(f"give the {role} control as tokens or as a pose, not both")
     if init_pose is not None:
-        init_token = pose_codes(vq, init_pose, "init", spec)[0]
+        init_token = pose_codes(vq, init_pose, "init")[0]
     if last_pose is not None:
-        last_token = pose_codes(vq, last_pose, "last", spec)[-1]
+        last_token = pose_codes(vq, last_pose, "last")[-1]
     if key_poses is not None:
         if isinstance(key_poses, (str, Path, np.ndarray)):
             key_poses = [key_poses]
-        key_tokens = [c for pose in key_poses for c in pose_codes(vq, pose, "key", spec)]
+        key_tokens = [c for pose in key_poses for c in pose_codes(vq, pose, "key")]
     if key_tokens is not None:
         if isinstance(key_tokens, (str, bytes)) or not isinstance(key_tokens, Sequence | np.ndarray):
             raise MotionGPTError(f"key tokens {key_tokens!r}: expected a list of integer codes")

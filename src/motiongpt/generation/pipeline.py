@@ -32,7 +32,7 @@ from motiongpt.llm.finetune import CHECKPOINT_DIR, META_NAME, dir_hash, encode_p
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
-from motiongpt.motion.skeleton import get_spec
+from motiongpt.motion.skeleton import spec_for_dim
 from motiongpt.tokenizer.model import VQVAE
 
 PIPELINE_NAME = "pipeline.json"
@@ -69,22 +69,24 @@ class GeneratedMotion:
     prompt: str
     answer: str  # what the LLM wrote after `### Response:`
     codes: list[int]
-    features: np.ndarray  # (4 * len(codes), D), raw (un-normalised)
-    joints: np.ndarray  # (4 * len(codes), J, 3), metres, Y up, at `fps`
+    features: np.ndarray  # (frames_per_code * len(codes), D), raw (un-normalised)
+    joints: np.ndarray  # (frames_per_code * len(codes), J, 3), metres, Y up, at `fps`
     seed: int
     controls: Controls
     fallback: bool  # nothing parsed (unconstrained only): the original's row of code 1
     fps: float
+    settings: GenerationSettings
+    fmt: str  # the model's answer format
 
     @property
     def satisfies_controls(self) -> bool:
         return not self.fallback and self.controls.satisfied_by(self.codes)
 
-    def record(self, settings: GenerationSettings, fmt: str) -> dict:
+    def record(self) -> dict:
         """What `tokens.json` holds: enough to reproduce the sample (seed, prompt, settings)."""
         return {"caption": self.caption, "codes": self.codes, "prompt": self.prompt, "answer": self.answer,
-                "seed": self.seed, "format": fmt, "controls": asdict(self.controls), "task": self.controls.task,
-                "settings": asdict(settings), "fallback": self.fallback,
+                "seed": self.seed, "format": self.fmt, "controls": asdict(self.controls), "task": self.controls.task,
+                "settings": asdict(self.settings), "fallback": self.fallback,
                 "satisfies_controls": self.satisfies_controls, "frames": len(self.joints), "fps": self.fps}
 
 
@@ -105,7 +107,7 @@ class MotionGPT:
         if not vq.has_statistics:
             raise MotionGPTError("the VQ-VAE has no Mean/Std; it cannot decode codes into motion")
         self.codebook_size = vq.config.nb_code
-        self.spec = get_spec("t2m" if vq.config.input_dim == 263 else "kit")
+        self.spec = spec_for_dim(vq.config.input_dim)
         self.answer_vocab = AnswerVocab.from_tokenizer(tokenizer, self.fmt, self.codebook_size)
         self.stats = {"rows": 0, "forward_passes": 0, "generated_tokens": 0}
 
@@ -153,10 +155,10 @@ class MotionGPT:
         """Checked controls; poses are encoded into codes with the VQ encoder."""
         return build_controls(self.codebook_size, init_token=init_token, last_token=last_token,
                               key_tokens=key_tokens, init_pose=init_pose, last_pose=last_pose, key_poses=key_poses,
-                              vq=self.vq, spec=self.spec.name, max_codes=max_codes)
+                              vq=self.vq, max_codes=max_codes)
 
     def decode(self, codes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(raw features (4n, D), joints (4n, J, 3)) of a code list."""
+        """(raw features (kn, D), joints (kn, J, 3)) of a code list, k = the VQ-VAE's frames per code."""
         features = self.vq.decode_codes(np.asarray(codes, dtype=np.int64))
         return features, np.asarray(features_to_joints(features, self.spec), dtype=np.float32)
 
@@ -227,7 +229,7 @@ class MotionGPT:
             codes = [min(FALLBACK_CODE, self.codebook_size - 1)] * settings.max_codes
         features, joints = self.decode(codes)
         return GeneratedMotion(caption, prompt, answer, codes, features, joints, seed, controls, fallback,
-                               self.spec.fps)
+                               self.spec.fps, settings, self.fmt)
 
 
 def _write_pipeline_config(directory: Path, fmt: str, codebook_size: int) -> None:

@@ -440,6 +440,8 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
         }
         _save_final(unwrapped, tokenizer, out, meta)
     accelerator.wait_for_everyone()
+    if world > 1:
+        torch.distributed.destroy_process_group()  # gloo's threads must stop before the interpreter exits
     return Finetuned(out, unwrapped.eval(), tokenizer)
 
 

@@ -17,31 +17,32 @@ import numpy as np
 
 from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import atomic_path, read_json, write_json
+from motiongpt.io import atomic_path, load_npy, read_json, write_json
 from motiongpt.llm.formats import parse_codes
 from motiongpt.llm.prompts import INSTRUCTIONS, format_input, text_codes
+from motiongpt.tokenizer.model import VQVAEConfig
 
 RECORD_FIELDS = ("instruction", "input", "output", "id", "task")
 INFO_NAME = "info.json"
-CODEBOOK_KEYS = ("codebook_size", "nb_code", "num_codes", "n_codes")
 
 
 def codebook_size_from_vq(vq_dir: str | Path) -> int:
-    """The number of codes of a VQ model dir, read from its `config.json`."""
-    config = read_json(Path(vq_dir) / "config.json")
-    for key in CODEBOOK_KEYS:
-        if isinstance(config.get(key), int):
-            return config[key]
-    raise MotionGPTError(f"{Path(vq_dir) / 'config.json'}: no codebook size (expected one of {', '.join(CODEBOOK_KEYS)})")
+    """The number of codes of a VQ model dir: `nb_code` of the VQ-VAE config in its `config.json`."""
+    path = Path(vq_dir) / "config.json"
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise MotionGPTError(f"{path}: expected a JSON object (a VQ-VAE config)")
+    config.pop("model_type", None)
+    nb_code = VQVAEConfig.from_dict(config).nb_code
+    if isinstance(nb_code, bool) or not isinstance(nb_code, int) or nb_code < 1:
+        raise MotionGPTError(f"{path}: nb_code {nb_code!r}, expected a positive integer (the codebook size)")
+    return nb_code
 
 
 def load_codes(path: str | Path, codebook_size: int | None = None) -> np.ndarray:
     """A motion's 1-D int64 code array from `<data>/VQVAE/<id>.npy`, checked against the codebook."""
     path = Path(path)
-    try:
-        codes = np.load(path)
-    except (OSError, ValueError) as err:
-        raise MotionGPTError(f"{path}: cannot read codes ({err})") from err
+    codes = load_npy(path, "codes")
     codes = np.squeeze(codes) if codes.ndim > 1 else codes
     if codes.ndim != 1 or codes.size == 0 or not np.issubdtype(codes.dtype, np.integer):
         raise MotionGPTError(f"{path}: expected a non-empty 1-D integer array of codes, got {codes.dtype} {codes.shape}")

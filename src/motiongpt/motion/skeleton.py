@@ -16,10 +16,12 @@ threshold is the official 0.05 mm^2 per frame, converted to m^2.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from motiongpt.errors import MotionGPTError
+from motiongpt.io import load_npy
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,3 +139,49 @@ def get_spec(name: str | SkeletonSpec) -> SkeletonSpec:
     if spec is None:
         raise MotionGPTError(f"skeleton {name!r}: unknown, expected one of {sorted(_ALIASES)}")
     return spec
+
+
+_BY_DIM = {spec.feature_dim: spec for spec in (T2M, KIT)}
+_BY_JOINTS = {spec.num_joints: spec for spec in (T2M, KIT)}
+
+
+def _lookup(table: dict[int, SkeletonSpec], key: int, what: str) -> SkeletonSpec:
+    spec = table.get(int(key))
+    if spec is None:
+        raise MotionGPTError(f"{what} {key}: no skeleton for it (expected {' or '.join(map(str, table))})")
+    return spec
+
+
+def spec_for_dim(feature_dim: int) -> SkeletonSpec:
+    """The skeleton whose features are `feature_dim` wide (263 -> t2m, 251 -> kit)."""
+    return _lookup(_BY_DIM, feature_dim, "features of width")
+
+
+def spec_for_joints(num_joints: int) -> SkeletonSpec:
+    """The skeleton with `num_joints` joints (22 -> t2m, 21 -> kit)."""
+    return _lookup(_BY_JOINTS, num_joints, "joint count")
+
+
+def motion_kind(array: np.ndarray, name: str = "motion") -> tuple[SkeletonSpec, bool]:
+    """(skeleton, True for joints / False for features) of a finite (T, J, 3) joints or (T, D) features array."""
+    shape = tuple(array.shape)
+    if not np.issubdtype(array.dtype, np.number):
+        raise MotionGPTError(f"{name}: array of {array.dtype}, expected numbers")
+    if len(shape) == 3 and shape[0] >= 1 and shape[2] == 3 and shape[1] in _BY_JOINTS:
+        spec, is_joints = _BY_JOINTS[shape[1]], True
+    elif len(shape) == 2 and shape[0] >= 1 and shape[1] in _BY_DIM:
+        spec, is_joints = _BY_DIM[shape[1]], False
+    else:
+        joints = " or ".join(f"(T, {j}, 3)" for j in _BY_JOINTS)
+        features = " or ".join(f"(T, {d})" for d in _BY_DIM)
+        raise MotionGPTError(f"{name}: array of shape {shape}, expected joints {joints}, or features {features}")
+    if not np.isfinite(array).all():
+        raise MotionGPTError(f"{name}: {'joints' if is_joints else 'features'} contain NaN or infinite values")
+    return spec, is_joints
+
+
+def load_motion(path: str | Path, what: str = "motion") -> tuple[np.ndarray, SkeletonSpec, bool]:
+    """(array, skeleton, is_joints) of a .npy of joints (T x J x 3) or features (T x D); see `motion_kind`."""
+    array = load_npy(path, what)
+    spec, is_joints = motion_kind(array, str(path))
+    return array, spec, is_joints

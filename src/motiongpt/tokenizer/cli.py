@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 
-from motiongpt.eval.cli import official_arguments
 from motiongpt.io import write_json
 
 
@@ -32,17 +31,17 @@ def _load(args: argparse.Namespace):
 def _encode(args: argparse.Namespace) -> int:
     from motiongpt.tokenizer.encode import encode_dataset
 
-    result = encode_dataset(_load(args), args.data, progress=not args.quiet)
+    model = _load(args)
+    result = encode_dataset(model, args.data, progress=not args.quiet)
     print(f"{result['encoded']} motions encoded into {result['out']}"
-          + (f"; {len(result['skipped_short'])} shorter than 4 frames skipped" if result["skipped_short"] else ""))
+          + (f"; {len(result['skipped_short'])} shorter than {model.config.frames_per_code} frames skipped"
+             if result["skipped_short"] else ""))
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from motiongpt.tokenizer.evaluate import evaluate
-
     from motiongpt.eval.cli import load_evaluator
-    from motiongpt.tokenizer.evaluate import evaluator_metrics
+    from motiongpt.tokenizer.evaluate import evaluate, evaluator_metrics
 
     model = _load(args)
     metrics = {"model": str(args.model), "data": str(args.data), **evaluate(model, args.data, args.split)}
@@ -55,6 +54,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from motiongpt.eval.cli import official_arguments
+
     parser = sub.add_parser("vq", help="train, encode and evaluate the motion VQ-VAE")
     vq = parser.add_subparsers(dest="vq_command", required=True)
 
@@ -88,8 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--data", required=True, help="dataset folder in HumanML3D layout")
         p.add_argument("--stats", help="folder with Mean.npy/Std.npy for a .pth checkpoint (model dirs carry "
                        "their own)")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-        if name == "eval":
+        if name == "encode":
+            p.add_argument("--quiet", action="store_true", help="no progress bar")
+        else:
             p.add_argument("--split", default="test", choices=["train", "val", "test"])
             p.add_argument("--out", help="also write the JSON here")
             p.add_argument("--evaluator", help="text-motion evaluator dir: adds FID, R-Precision, MM-Dist and "

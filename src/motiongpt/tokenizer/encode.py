@@ -15,7 +15,6 @@ from tqdm import tqdm
 from motiongpt.data.layout import SPLITS, load_features, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory
-from motiongpt.tokenizer.evaluate import crop_to_codes
 from motiongpt.tokenizer.model import VQVAE
 
 CODES_DIR = "VQVAE"
@@ -47,16 +46,13 @@ def encode_dataset(model: VQVAE, root: str | Path, progress: bool = True) -> dic
     encoded, skipped = 0, []
     with atomic_directory(root / CODES_DIR, overwrite=True) as tmp:
         for motion_id in tqdm(ids, desc="vq encode", disable=not progress, dynamic_ncols=True):
-            path = root / "new_joint_vecs" / f"{motion_id}.npy"
-            if not path.is_file():
-                raise MotionGPTError(f"{path}: listed in a split file but not found")
-            features = crop_to_codes(load_features(root, motion_id), k)
+            features = load_features(root, motion_id)
             if len(features) < k:
                 skipped.append(motion_id)
                 continue
-            if features.shape[1] != model.config.input_dim:
-                raise MotionGPTError(f"{path}: width {features.shape[1]}, expected {model.config.input_dim} "
-                                     "for this VQ-VAE")
+            if features.ndim != 2 or features.shape[1] != model.config.input_dim:
+                raise MotionGPTError(f"{root / 'new_joint_vecs' / motion_id}.npy: shape {features.shape}, expected "
+                                     f"(frames, {model.config.input_dim}) for this VQ-VAE")
             np.save(tmp / f"{motion_id}.npy", model.encode_motion(features).astype(np.int16))
             encoded += 1
     return {"encoded": encoded, "skipped_short": skipped, "out": str(root / CODES_DIR)}

@@ -20,11 +20,9 @@ import torch.nn.functional as F
 
 from motiongpt.data.layout import load_features, split_ids
 from motiongpt.errors import MotionGPTError
+from motiongpt.motion.skeleton import spec_for_dim
 from motiongpt.tokenizer.model import VQVAE
 from motiongpt.tokenizer.quantizer import perplexity
-
-SPEC_BY_DIM = {263: "t2m", 251: "kit"}
-
 
 def crop_to_codes(features: np.ndarray, frames_per_code: int) -> np.ndarray:
     """Drop trailing frames so the motion is a whole number of codes."""
@@ -37,9 +35,7 @@ def evaluate(model: VQVAE, root: str | Path, split: str = "test", max_motions: i
 
     model.require_statistics()
     cfg = model.config
-    spec = SPEC_BY_DIM.get(cfg.input_dim)
-    if spec is None:
-        raise MotionGPTError(f"VQ-VAE input width {cfg.input_dim}: no skeleton for it (expected 263 or 251)")
+    spec = spec_for_dim(cfg.input_dim)
     ids = split_ids(root, split)[:max_motions]
     was_training = model.training
     model.eval()

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from motiongpt.data.layout import load_mean_std
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import load_model_dir, save_model_dir
 from motiongpt.tokenizer.quantizer import EMAResetQuantizer
@@ -246,7 +247,8 @@ class VQVAE(nn.Module):
                         dataset: str | Path | None = None, map_location: str = "cpu") -> "VQVAE":
         """Load a model dir written by `save_pretrained`, or an original T2M-GPT/MotionGPT .pth checkpoint.
 
-        Mean/Std come from the model dir, else from `mean`/`std`, else from `dataset` (a HumanML3D-layout folder).
+        Mean/Std are `mean`/`std` when given, else `dataset`'s (a HumanML3D-layout folder), else the model dir's
+        Mean.npy/Std.npy when it has them; an original .pth carries none, so it needs one of the first two.
         """
         path = Path(path)
         if path.is_file():
@@ -262,10 +264,8 @@ class VQVAE(nn.Module):
                                      "'motion-vqvae')")
             config = VQVAEConfig.from_dict(raw_config)
             if mean is None and std is None and dataset is None and (path / "Mean.npy").is_file():
-                mean, std = np.load(path / "Mean.npy"), np.load(path / "Std.npy")
+                mean, std = load_mean_std(path)
         if mean is None and std is None and dataset is not None:
-            from motiongpt.data.layout import load_mean_std
-
             mean, std = load_mean_std(dataset)
         model = cls(config)
         try:

@@ -188,6 +188,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     bar.close()
     if not single:
         _check_processes_agree(model, accelerator, out)
+        torch.distributed.destroy_process_group()  # gloo's threads must stop before the interpreter exits
     return out
 
 
