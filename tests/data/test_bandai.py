@@ -9,7 +9,7 @@ from motiongpt.data.bandai import DATASET_1, DATASET_2, build_bandai, clip_capti
 from motiongpt.data.dataset import TextMotionDataset
 from motiongpt.data.humanml3d import MIN_FRAMES, bvh_to_joints
 from motiongpt.data.layout import load_captions, load_features, load_joints, split_ids
-from motiongpt.motion.features import features_to_joints
+from motiongpt.motion.features import features_to_joints, uniform_skeleton
 from motiongpt.motion.skeleton import T2M
 
 FEET = [7, 8, 10, 11]
@@ -94,6 +94,27 @@ def test_features_reproduce_the_written_joints(built):
     for motion_id in _ids(out):
         np.testing.assert_allclose(features_to_joints(load_features(out, motion_id)), load_joints(out, motion_id),
                                    atol=1e-4)
+
+
+def test_written_joints_follow_the_source_capture(built, bandai_sample_bvh):
+    """Retargeted source joints, floored and turned about Y onto the written ones, agree within 5 mm."""
+    out, _ = built
+    for motion_id in split_ids(out, "train") + split_ids(out, "test"):
+        if motion_id.startswith("M") or "_w" in motion_id:
+            continue
+        written = load_joints(out, motion_id).astype(np.float64)
+        source = uniform_skeleton(bvh_to_joints(bandai_sample_bvh / f"{motion_id}.bvh", "bandai", 0.01))
+        source = source[: len(written)]
+        source[..., 1] -= source[..., 1].min()
+        a = source[..., [0, 2]].reshape(-1, 2)
+        b = written[..., [0, 2]].reshape(-1, 2)
+        a_mean, b_mean = a.mean(0), b.mean(0)
+        u, _, vt = np.linalg.svd((a - a_mean).T @ (b - b_mean))
+        rotation = u @ vt  # best rotation about Y (a proper one: the capture is not mirrored)
+        assert np.linalg.det(rotation) > 0, motion_id
+        aligned = source.copy()
+        aligned[..., [0, 2]] = (source[..., [0, 2]] - a_mean) @ rotation + b_mean
+        assert np.abs(aligned - written).max() < 0.005, motion_id
 
 
 def _speed(joints):
