@@ -71,7 +71,7 @@ def test_tiny_recipe_runs_every_step_and_resumes(bandai_sample_bvh, jobs, tmp_pa
 
 
 def test_budgets_and_bad_arguments(tmp_path, capsys):
-    assert recipe_settings("cpu", minutes={"llm": 60})["llm"]["steps"] == 156
+    assert recipe_settings("cpu", minutes={"llm": 60})["llm"]["steps"] == 720
     assert recipe_settings("cpu", steps={"vq_train": 100})["vq_train"]["steps"] == 100
     with pytest.raises(MotionGPTError, match="not a training step"):
         recipe_settings("cpu", steps={"data": 3})

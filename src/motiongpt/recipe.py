@@ -18,28 +18,26 @@ a step that was interrupted resumes from its own checkpoint (VQ-VAE, LLM and eva
 exactly). Each finished step appends one JSON line to `DIR/recipe_log.jsonl`; `DIR/summary.txt` is the readable
 summary printed at the end.
 
-Step budgets of the `cpu` preset, for a 2-core CPU shared with other work; ~3.9 h at the slow end of each measured
-speed (≤ 4 h), ~2.5 h at the fast end:
+Step budgets of the `cpu` preset on this project's 2-core CPU. The bundled model (`motiongpt/assets/model`) was
+trained with exactly these settings, one stage command at a time; the wall times below are that run's:
 
-    data          ~2 min       3,076 clips in 104 s with 2 workers
-    vq_train      6,000 steps of 64 windows, lr 4e-4, `cpu` network        67-100 min at 1-1.5 steps/s
-    vq_eval       + vq_encode: 794 test and 5,314 motions at >10k frames/s   ~2 min
-    instructions  seconds
-    llm           200 steps of 64 records (4 x 16), lr 1e-3, warm-up 20      45-75 min at 300-500 tokens/s
-    evaluator     1,200 steps of 64, lr 5e-4                                 10-20 min at 1-2 steps/s
-    eval          1 repeat of the 4 tasks on the 794 test motions, MultiModality 10 x 10 per task: 3,576
-                  generations                                                20-30 min at 2-3 motions/s
+    data          3,076 clips, 5,314 motions                                   69 s (1 worker)
+    vq_train      6,000 steps of 64 windows, lr 4e-4 (x0.05 from step 5,333)   57 min (1.75 steps/s)
+    vq_eval       + vq_encode: 794 test and 5,314 motions                      ~1 min
+    instructions  51,048 train records                                         seconds
+    llm           800 steps of 64 records (16 x 4), lr 1e-3, warm-up 30        35 min (~2,600 tokens/s)
+    evaluator     1,200 steps of 64, lr 5e-4                                   7 min (2.8 steps/s)
+    eval          1 repeat of the 4 tasks on the 794 test motions, MultiModality 10 x 10 per task
+                                                                               ~3 min (25-40 motions/s)
 
-Speeds measured on this machine while other jobs ran: VQ `cpu` preset 1-2 steps/s (batch 64); LLM `small` 300-500
-tokens/s, with ~106 tokens per vocab-format Bandai record (6.8k tokens per step); evaluator 1-2 steps/s; an
-untrained `small` + `cpu` VQ generating full 49-code answers 1.7 motions/s in batches of 32 (Bandai motions
-average 25 codes). The budgets fit 4 h at the slow end of every range. The VQ-VAE gets the largest share because
-every later step depends on its codes. The LLM's 200 steps see 12.8k records, a quarter of an epoch of the 51k
-Bandai records, which is what the 4 hours leave; batches of 64 (not the paper's 256) give it more updates, and a
-from-scratch model of 5 M weights takes lr 1e-3. One eval repeat keeps the test split whole instead of a biased
-first-N subset. `--steps STEP=N` and `--minutes STEP=M` change a training budget (minutes become steps at the slow
-speeds: 60 VQ steps, 2.6 LLM steps, 60 evaluator steps per minute). The `tiny` preset runs a few steps of tiny
-networks, for tests.
+About 1 h 45 min in all; the same steps at half those speeds (a busier machine) still fit 4 h. The VQ-VAE gets
+the largest share because every later step depends on its codes. The LLM's 800 steps see 51k records, one epoch
+of the Bandai instructions; batches of 64 (not the paper's 256) give it more updates, and a from-scratch model of
+5 M weights takes lr 1e-3. One eval repeat keeps the test split whole instead of a biased first-N subset; the
+20-repeat table of the model card comes from `motiongpt eval` (see MODEL_CARD.md). `--steps STEP=N` and
+`--minutes STEP=M` change a training budget (minutes become steps at the slow-end speeds of STEPS_PER_MINUTE; a
+new VQ budget moves its LR drop to 2/3 of the steps). The `tiny` preset runs a few steps of tiny networks, for
+tests.
 """
 
 from __future__ import annotations
@@ -64,12 +62,13 @@ TRAINED_STEPS = ("vq_train", "llm", "evaluator")
 PRESETS: dict[str, dict[str, dict]] = {
     "cpu": {
         "data": dict(seed=0, workers=2),
-        "vq_train": dict(preset="cpu", steps=6000, lr=4e-4, seed=1234),
+        # the LR drops x0.05 at step 5,333 (2/3 of an 8,000-step schedule, stopped at the step-6,000 validation)
+        "vq_train": dict(preset="cpu", steps=6000, milestones=[5333], lr=4e-4, seed=1234),
         "vq_eval": dict(split="test"),
         "instructions": dict(seed=1337),
-        "llm": dict(base="small", format="vocab", full=True, steps=200, micro_batch=4, grad_accum=16, lr=1e-3,
-                    warmup=20, val_every=50, val_batches=25, seed=1337),
-        "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=200, eval_every=300),
+        "llm": dict(base="small", format="vocab", full=True, steps=800, micro_batch=16, grad_accum=4, lr=1e-3,
+                    warmup=30, val_every=100, val_batches=25, seed=1337),
+        "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, eval_every=500),
         "eval": dict(split="test", repeats=1, seed=0, mm_texts=10, mm_samples=10),
     },
     "tiny": {
@@ -85,7 +84,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
 }
 # Training steps per minute on the 2-core CPU (see the module docstring), to turn `--minutes` into steps.
-STEPS_PER_MINUTE = {"cpu": {"vq_train": 60.0, "llm": 2.6, "evaluator": 60.0}}
+STEPS_PER_MINUTE = {"cpu": {"vq_train": 60.0, "llm": 12.0, "evaluator": 90.0}}
 
 
 def recipe_settings(preset: str, steps: dict[str, int] | None = None,
@@ -102,6 +101,8 @@ def recipe_settings(preset: str, steps: dict[str, int] | None = None,
     for name, value in (steps or {}).items():
         _check_trained(name)
         settings[name]["steps"] = int(value)
+    if "milestones" in settings["vq_train"] and ("vq_train" in (steps or {}) or "vq_train" in (minutes or {})):
+        del settings["vq_train"]["milestones"]  # the stage puts the LR drop at 2/3 of the new budget
     for name in TRAINED_STEPS:
         if settings[name]["steps"] < 1:
             raise MotionGPTError(f"{name}: {settings[name]['steps']} steps; expected at least 1")
@@ -219,7 +220,7 @@ def _evaluator(run: RecipeRun) -> dict:
 def _assemble(run: RecipeRun) -> dict:
     from motiongpt.generation.pipeline import assemble
 
-    assemble(run.vq_model, run.llm, run.model, overwrite=True)
+    assemble(run.vq_model, run.llm, run.model, overwrite=True, half=True, captions_from=run.data)
     return {"model": str(run.model)}
 
 

@@ -111,3 +111,15 @@ def test_bad_inputs_are_one_line_errors(world, tmp_path, capsys):
     (glove / "our_vab_idx.pkl").unlink()
     assert "our_vab_idx.pkl: GloVe vocabulary file not found" in error(args)
     assert "--official needs --glove DIR and --meta DIR" in error(args[:at + 2] + args[at + 6:])
+
+
+def test_the_bundled_model_with_the_bundled_evaluator_needs_no_paths(sample_set, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["eval", "--data", str(sample_set), "--evaluator", "bundled", "--split", "train", "--limit", "32",
+                 "--repeats", "1", "--no-mm", "--max-codes", "8", "--tasks", "text,key", "--out", str(out),
+                 "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["identity"]["model"].endswith("assets/model") and len(results["identity"]["model_sha256"]) == 64
+    rows = results["rows"]
+    assert rows["real"]["top3"]["mean"] > 0.5 and 0 < rows["text"]["top3"]["mean"] <= 1
+    assert rows["key"]["satisfied"]["mean"] == 1.0

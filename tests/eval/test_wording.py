@@ -86,3 +86,50 @@ def test_bad_rows_are_reported_with_their_line(tmp_path):
     path.write_text("no tab here\n")
     with pytest.raises(MotionGPTError, match=r"wording.tsv:1: expected"):
         load_heldout_wording(path)
+
+
+def test_content_of_a_motion_id():
+    from motiongpt.eval.wording import bandai_content
+
+    assert bandai_content("dataset-1_walk-turn-left_angry_002") == "walk-turn-left"
+    assert bandai_content("dataset-2_raise-up-both-hands_elderly_003_w1") == "raise-up-both-hands"
+    assert bandai_content("Mdataset-1_bye_happy_001") is None  # a mirrored goodbye is left-handed: no content
+    assert bandai_content("000021") is None and bandai_content("dataset-1_fly_happy_001") is None
+
+
+def test_nearest_content_and_template_captions(generated):
+    import numpy as np
+
+    from motiongpt.eval.wording import nearest_content, template_captions
+
+    centroids = np.eye(3)
+    assert nearest_content(np.array([[0.9, 0.1, 0], [0, 0.2, 0.7]]), ["a", "b", "c"], centroids) == ["a", "c"]
+    rows = load_heldout_wording()
+    templates = template_captions(rows, seed=0)
+    assert [c for _, c in templates] == [c for _, c in rows]
+    assert all(_norm(t) in generated for t, _ in templates)  # the wording the model was trained on
+    assert template_captions(rows, seed=0) == templates
+
+
+def test_retrieval_with_the_bundled_model_and_evaluator(sample_set, capsys):
+    import json
+
+    from motiongpt.cli import main
+
+    rows = [("someone jogs", "run"), ("a human strolls ahead", "walk"), ("lift up both arms", "raise-up-both-hands"),
+            ("flap your left hand around", "wave-left-hand"), ("do a bow", "bow")]
+    wording = sample_set.parent / "wording.tsv"
+    wording.write_text("".join(f"{t}\t{c}\n" for t, c in rows))
+    out = sample_set.parent / "wording.json"
+    assert main(["eval-wording", "--data", str(sample_set), "--wording", str(wording), "--samples", "2", "--json",
+                 str(out), "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    assert result["skipped"] == {"bow": 1} and result["descriptions"] == 4  # dataset-2 has no bow
+    assert result["real_test"]["motions"] > 0 and result["real_test"]["accuracy"] > 0.5
+    for mode in ("matched", "raw"):
+        for name in ("template", "heldout"):
+            assert result[mode][name]["motions"] == 8 and 0 <= result[mode][name]["accuracy"] <= 1
+    given = {m["text"]: m["given"] for m in result["matched"]["heldout"]["misses"]}
+    assert all(text != caption for text, caption in given.items())
+    printed = capsys.readouterr().out
+    assert "held-out wording" in printed and "skipped 1 description(s) of bow" in printed

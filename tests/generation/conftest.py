@@ -28,3 +28,9 @@ def model_dir(tmp_path_factory, make_tiny_motiongpt) -> Path:
     out = tmp_path_factory.mktemp("model") / "tiny-text"
     tiny_pipeline(make_tiny_motiongpt, "text").save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def text_pipeline(make_tiny_motiongpt) -> MotionGPT:
+    """The text-format pipeline alone, for tests about that format's numbers or about files."""
+    return tiny_pipeline(make_tiny_motiongpt, "text")

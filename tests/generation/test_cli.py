@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from motiongpt.cli import main
-from motiongpt.generation.pipeline import BUNDLED_MODEL
 from motiongpt.llm.prompts import INSTRUCTIONS
 
 
@@ -84,14 +83,6 @@ def test_invalid_input_gives_one_line_and_exit_2(model_dir, tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
-
-
-def test_default_model_not_bundled_yet(tmp_path, capsys):
-    if BUNDLED_MODEL.is_dir():
-        pytest.skip("a model is bundled")
-    assert main(["generate", "a man jumps.", "-o", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "no bundled model yet" in err and "--model" in err and err.count("\n") == 1
 
 
 def test_assemble_command(model_dir, tmp_path, capsys):

@@ -141,11 +141,10 @@ def test_save_load_round_trip_gives_the_same_motions(pipeline, tmp_path):
     np.testing.assert_allclose(a[0].joints, b[0].joints, atol=1e-5)
 
 
-def test_assemble_copies_a_lora_finetune_with_its_base(pipeline, tmp_path):
+def test_assemble_copies_a_lora_finetune_with_its_base(text_pipeline, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    if pipeline.fmt != "text":
-        pytest.skip("one format is enough for the file layout")
+    pipeline = text_pipeline
     base = tmp_path / "base"
     pipeline.llm.save_pretrained(str(base))
     pipeline.tokenizer.save_pretrained(str(base))
@@ -179,15 +178,6 @@ def test_invalid_settings_raise(pipeline):
     for kwargs in (dict(temperature=0), dict(top_k=0), dict(top_p=1.5), dict(max_codes=0), dict(num_samples=0)):
         with pytest.raises(MotionGPTError):
             pipeline.generate("a man jumps.", **kwargs)
-
-
-def test_no_bundled_model_yet_gives_a_clear_error():
-    from motiongpt.generation.pipeline import BUNDLED_MODEL
-
-    if BUNDLED_MODEL.is_dir():
-        pytest.skip("a model is bundled")
-    with pytest.raises(MotionGPTError, match="no bundled model yet"):
-        MotionGPT.from_pretrained(None)
 
 
 def test_decode_lengths(pipeline):

@@ -51,9 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "tasks (control tokens taken from each test motion's own codes). Writes OUT/results.json and "
                     "OUT/results.md; every finished repeat is saved under OUT/repeats and a rerun of the same "
                     "command skips it. Metric definitions: docs/eval.md.")
-    ev.add_argument("--model", required=True, help="MotionGPT model dir (pipeline.json, vq/, llm/)")
+    ev.add_argument("--model", help="MotionGPT model dir (pipeline.json, vq/, llm/); default: the bundled model")
     ev.add_argument("--data", required=True, help="dataset folder in HumanML3D layout")
-    ev.add_argument("--evaluator", help="trained evaluator dir (from `motiongpt evaluator train`)")
+    ev.add_argument("--evaluator", help="trained evaluator dir (from `motiongpt evaluator train`), or `bundled`: "
+                                        "the Bandai evaluator shipped with the bundled model")
     official_arguments(ev, "--evaluator")
     ev.add_argument("--split", default="test")
     ev.add_argument("--out", required=True, help="output dir; rerun the same command to resume")
@@ -79,6 +80,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_eval)
 
+    wording = sub.add_parser(
+        "eval-wording", help="content retrieval of motions made from held-out wording vs template captions",
+        description="Generate from each held-out description (motiongpt/eval/heldout_wording.tsv, or --wording) "
+                    "and from a template caption of the same content; the evaluator retrieves each motion's "
+                    "content as the nearest centroid of the train split's motions. Bandai data only.")
+    wording.add_argument("--model", help="MotionGPT model dir; default: the bundled model")
+    wording.add_argument("--data", required=True, help="the Bandai set in HumanML3D layout")
+    wording.add_argument("--evaluator", default="bundled", help="trained evaluator dir, or `bundled` (default)")
+    wording.add_argument("--wording", help="a `description<TAB>content` file instead of the held-out set")
+    wording.add_argument("--samples", type=int, default=3, help="generations per description (default: 3)")
+    wording.add_argument("--seed", type=int, default=0)
+    wording.add_argument("--batch-size", type=int, default=32)
+    wording.add_argument("--json", help="write the results (with every miss) to this JSON file")
+    wording.add_argument("--quiet", action="store_true", help="no progress bars")
+    wording.set_defaults(func=_eval_wording)
+
 
 def official_arguments(parser: argparse.ArgumentParser, instead_of: str) -> None:
     """--official/--glove/--meta, read by `load_evaluator`."""
@@ -90,7 +107,14 @@ def official_arguments(parser: argparse.ArgumentParser, instead_of: str) -> None
 def _evaluator_files(args: argparse.Namespace) -> list[Path]:
     if args.official:
         return [Path(args.official), Path(args.meta), Path(args.glove)]
-    return [Path(args.evaluator)]
+    return [evaluator_dir(args.evaluator)]
+
+
+def evaluator_dir(name: str) -> Path:
+    """The dir of `--evaluator NAME`: a path, or `bundled` for the evaluator shipped with the package."""
+    from motiongpt.eval.evaluator import BUNDLED_EVALUATOR
+
+    return BUNDLED_EVALUATOR if name == "bundled" else Path(name)
 
 
 def load_evaluator(args: argparse.Namespace):
@@ -104,7 +128,7 @@ def load_evaluator(args: argparse.Namespace):
         if not (args.glove and args.meta):
             raise MotionGPTError("--official needs --glove DIR and --meta DIR")
         return OfficialEvaluator.load(args.official, args.glove, args.meta)
-    return TextMotionEvaluator.from_pretrained(args.evaluator)
+    return TextMotionEvaluator.from_pretrained(evaluator_dir(args.evaluator))
 
 
 def fingerprint(paths: list[Path]) -> str:
@@ -151,11 +175,14 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_identity(model: str | Path, data: str | Path, split: str, evaluator_files: list[Path]) -> dict:
+def run_identity(model: str | Path | None, data: str | Path, split: str, evaluator_files: list[Path]) -> dict:
     """What evaluation results depend on besides the settings: stored in run.json, keys the real-embedding cache."""
+    from motiongpt.generation.pipeline import BUNDLED_MODEL
+
+    model = Path(model) if model is not None else BUNDLED_MODEL
     split_file = Path(data) / f"{split}.txt"
-    return {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), "split": split,
-            "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest(),
+    return {"model": str(model.resolve()), "model_sha256": fingerprint([model]), "data": str(Path(data).resolve()),
+            "split": split, "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest(),
             "evaluator": fingerprint(evaluator_files)}
 
 
@@ -182,4 +209,31 @@ def _eval(args: argparse.Namespace) -> int:
     json_path, md_path = write_report(args.out, results)
     print(markdown(results))
     print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def _eval_wording(args: argparse.Namespace) -> int:
+    from motiongpt.eval.evaluator import TextMotionEvaluator
+    from motiongpt.eval.wording import load_heldout_wording, wording_retrieval
+    from motiongpt.generation.pipeline import MotionGPT
+
+    if args.samples < 1:
+        raise MotionGPTError(f"--samples {args.samples}: must be at least 1")
+    rows = load_heldout_wording(args.wording) if args.wording else None
+    evaluator = TextMotionEvaluator.from_pretrained(evaluator_dir(args.evaluator))
+    model = MotionGPT.from_pretrained(args.model)
+    result = wording_retrieval(model, evaluator, args.data, rows, samples=args.samples, seed=args.seed,
+                               batch_size=args.batch_size, progress=not args.quiet)
+    print(f"content retrieved as the nearest train centroid: real test motions "
+          f"{result['real_test']['accuracy']:.3f} ({result['descriptions']} descriptions x {result['samples']} "
+          "samples below)")
+    for content, count in result["skipped"].items():
+        print(f"skipped {count} description(s) of {content}: the data has no train motion of it")
+    for mode in ("matched", "raw"):
+        if mode in result:
+            r = result[mode]
+            print(f"{mode:>8}: template captions {r['template']['accuracy']:.3f}, held-out wording "
+                  f"{r['heldout']['accuracy']:.3f} (ratio {r['ratio']:.3f})")
+    if args.json:
+        write_json(args.json, result)
     return 0

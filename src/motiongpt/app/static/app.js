@@ -40,6 +40,9 @@
     const card = template.content.firstElementChild.cloneNode(true);
     card.dataset.id = result.id;
     card.querySelector(".caption").textContent = result.caption;
+    if (result.matched_caption) {
+      card.querySelector(".matched").textContent = `read as the training caption “${result.matched_caption}”`;
+    }
     const seconds = (result.frames / result.fps).toFixed(1);
     card.querySelector(".meta").textContent =
       `seed ${result.seed} · ${result.frames} frames (${seconds} s) · ${result.codes.length} codes: ${result.codes.join(",")}`;

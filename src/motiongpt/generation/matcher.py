@@ -1,0 +1,93 @@
+"""Caption matching: a free-form description is replaced by the nearest caption the LLM was trained on.
+
+A small LLM finetuned on template captions follows only the words those templates use: it knows "walks forward",
+not "strolls ahead". The frozen sentence encoder all-MiniLM-L6-v2 was trained on a billion sentence pairs and
+knows both, so the description goes to the LLM as the training caption nearest to it (cosine similarity of
+sentence vectors). A description that already is a training caption goes through unchanged. Large LLMs finetuned
+on rich captions (the paper's setting) need none of this: a model dir without `captions/` skips the step.
+
+    captions/config.json      {"model_type": "caption-matcher", "encoder": "all-MiniLM-L6-v2", "captions": N}
+    captions/captions.txt     one training caption per line
+    captions/embeddings.npy   (N, 384) float16 unit sentence vectors, in that order
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from motiongpt.data import layout
+from motiongpt.errors import MotionGPTError
+from motiongpt.io import atomic_directory, load_npy, read_json, save_npy, write_json, write_text
+from motiongpt.sentences import SENTENCES, TEXT_MODEL
+
+MATCHER_DIR = "captions"
+MODEL_TYPE = "caption-matcher"
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+@dataclass(frozen=True)
+class Match:
+    text: str  # what the user wrote
+    caption: str  # what the LLM is given
+    similarity: float  # cosine similarity of their sentence vectors (1.0 when the text is a training caption)
+
+
+class CaptionMatcher:
+    def __init__(self, captions: Sequence[str], embeddings: np.ndarray):
+        if len(captions) != len(embeddings) or not len(captions):
+            raise MotionGPTError(f"caption matcher: {len(captions)} captions but {len(embeddings)} vectors")
+        self.captions = list(captions)
+        self.embeddings = np.asarray(embeddings, np.float32)
+        self.index = {_key(c): c for c in self.captions}
+
+    @classmethod
+    def build(cls, captions: Sequence[str]) -> "CaptionMatcher":
+        captions = sorted(set(c.strip() for c in captions if c.strip()))
+        return cls(captions, SENTENCES(captions).numpy())
+
+    @classmethod
+    def from_dataset(cls, data_dir: str | Path, split: str = "train") -> "CaptionMatcher":
+        """The captions of a dataset split in HumanML3D layout (the ones the LLM was finetuned on)."""
+        ids = layout.split_ids(data_dir, split)
+        return cls.build([c.text for i in ids for c in layout.load_captions(data_dir, i)])
+
+    def match(self, texts: Sequence[str]) -> list[Match]:
+        out: list[Match | None] = [None] * len(texts)
+        unknown = []
+        for i, text in enumerate(texts):
+            known = self.index.get(_key(text))
+            if known is not None:
+                out[i] = Match(text, text, 1.0)
+            else:
+                unknown.append(i)
+        if unknown:
+            vectors = SENTENCES([texts[i] for i in unknown]).numpy()
+            similarity = vectors @ self.embeddings.T
+            best = similarity.argmax(axis=1)
+            for row, i in enumerate(unknown):
+                out[i] = Match(texts[i], self.captions[best[row]], float(similarity[row, best[row]]))
+        return out
+
+    def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
+        with atomic_directory(directory, overwrite=overwrite) as tmp:
+            write_json(tmp / "config.json", {"model_type": MODEL_TYPE, "encoder": TEXT_MODEL,
+                                             "captions": len(self.captions)})
+            write_text(tmp / "captions.txt", "\n".join(self.captions) + "\n")
+            save_npy(tmp / "embeddings.npy", self.embeddings.astype(np.float16))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "CaptionMatcher":
+        directory = Path(directory)
+        config = read_json(directory / "config.json")
+        if config.get("model_type") != MODEL_TYPE or config.get("encoder") != TEXT_MODEL:
+            raise MotionGPTError(f"{directory}/config.json: not a caption matcher for {TEXT_MODEL}")
+        captions = (directory / "captions.txt").read_text(encoding="utf-8").splitlines()
+        return cls(captions, load_npy(directory / "embeddings.npy", "caption vectors"))

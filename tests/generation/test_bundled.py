@@ -1,0 +1,64 @@
+"""The model shipped inside the package: small enough, loads with no argument, and does what it is asked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from motiongpt.cli import main
+from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
+
+HEAD, LEFT_WRIST, RIGHT_WRIST = 15, 20, 21
+
+
+@pytest.fixture(scope="module")
+def bundled() -> MotionGPT:
+    return MotionGPT.from_pretrained()
+
+
+def _above_head(joints: np.ndarray, wrist: int) -> float:
+    return float((joints[:, wrist, 1] - joints[:, HEAD, 1]).max())
+
+
+def _ground_speed(joints: np.ndarray, fps: float = 20.0) -> float:
+    return float(np.linalg.norm(joints[-1, 0, [0, 2]] - joints[0, 0, [0, 2]]) / (len(joints) / fps))
+
+
+def test_the_package_ships_it_small_in_float16_and_without_paths_of_the_training_machine():
+    files = [p for p in BUNDLED_MODEL.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 60 * 2**20
+    for path in files:
+        if path.suffix in (".json", ".txt"):
+            text = path.read_text()
+            assert "/root" not in text and "/home/" not in text and "/work/" not in text, path
+
+
+def test_runs_walks_and_raised_hands_follow_the_description(bundled):
+    runs = bundled.generate("a person runs forward", num_samples=4, seed=0)
+    walks = bundled.generate("a person walks forward", num_samples=4, seed=0)
+    run_speeds = [_ground_speed(r.joints) for r in runs]
+    walk_speeds = [_ground_speed(r.joints) for r in walks]
+    assert min(run_speeds) > 1.8 and 0.5 < min(walk_speeds) and max(walk_speeds) < 1.8, (run_speeds, walk_speeds)
+
+    for motion in bundled.generate("a person raises both hands", num_samples=4, seed=0):
+        assert _above_head(motion.joints, LEFT_WRIST) > 0 and _above_head(motion.joints, RIGHT_WRIST) > 0
+    left = bundled.generate("a person waves the left hand", num_samples=4, seed=0)
+    assert sum(_above_head(m.joints, LEFT_WRIST) > 0 for m in left) >= 3
+    assert all(_above_head(m.joints, RIGHT_WRIST) < 0 for m in left)
+
+
+def test_free_wording_is_matched_to_a_caption_it_knows(bundled):
+    (jog,) = bundled.generate("someone jogs", seed=0)
+    assert "run" in jog.matched.caption or "jog" in jog.matched.caption
+    assert _ground_speed(jog.joints) > 1.8
+
+
+def test_the_main_job_needs_no_model_argument(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["generate", "a happy person waves with both hands", "-o", str(out)]) == 0
+    for name in ("motion.npy", "motion.bvh", "motion.gif", "motion.mp4", "tokens.json"):
+        assert (out / name).stat().st_size > 0, name
+    record = json.loads((out / "tokens.json").read_text())
+    assert record["caption"] == "a happy person waves with both hands" and record["codes"]

@@ -1,0 +1,92 @@
+"""The caption matcher with the real all-MiniLM-L6-v2: free wording reaches the LLM as a training caption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from motiongpt.errors import MotionGPTError
+from motiongpt.generation.matcher import CaptionMatcher
+from motiongpt.generation.pipeline import MotionGPT, assemble
+
+CAPTIONS = ["a person walks forward.", "a person runs forward quickly.", "someone waves the right hand.",
+            "the person bows politely.", "a man kicks high with the right leg."]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> CaptionMatcher:
+    return CaptionMatcher.build(CAPTIONS)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a human strolls ahead", "a person walks forward."),
+    ("someone jogs", "a person runs forward quickly."),
+    ("the guy takes a bow", "the person bows politely."),
+    ("he says hi with his right hand", "someone waves the right hand."),
+])
+def test_other_wording_finds_the_caption_that_means_it(matcher, text, expected):
+    (match,) = matcher.match([text])
+    assert match.text == text and match.caption == expected and 0.3 < match.similarity < 1.0
+
+
+def test_a_training_caption_goes_through_unchanged(matcher):
+    matches = matcher.match(["A person walks forward", "someone waves the right hand."])
+    assert [m.caption for m in matches] == ["A person walks forward", "someone waves the right hand."]
+    assert [m.similarity for m in matches] == [1.0, 1.0]
+
+
+def test_save_load_round_trip_and_bad_dirs(matcher, tmp_path):
+    matcher.save_pretrained(tmp_path / "captions")
+    loaded = CaptionMatcher.from_pretrained(tmp_path / "captions")
+    assert loaded.captions == matcher.captions
+    assert loaded.match(["someone jogs"])[0].caption == "a person runs forward quickly."
+    np.testing.assert_allclose(loaded.embeddings, matcher.embeddings, atol=1e-3)  # float16 on disk
+    (tmp_path / "captions" / "config.json").write_text('{"model_type": "caption-matcher", "encoder": "glove"}')
+    with pytest.raises(MotionGPTError, match="not a caption matcher"):
+        CaptionMatcher.from_pretrained(tmp_path / "captions")
+    with pytest.raises(MotionGPTError, match="2 captions but 1 vectors"):
+        CaptionMatcher(["a", "b"], np.zeros((1, 384)))
+
+
+def test_a_model_dir_with_captions_generates_from_the_matched_caption(make_tiny_motiongpt, tmp_path):
+    """`assemble --captions --half`: the matcher from the data's train split, weights in float16, same codes."""
+    from safetensors import safe_open
+
+    from motiongpt.data.layout import Caption, format_caption_line
+
+    data = tmp_path / "data"
+    (data / "texts").mkdir(parents=True)
+    (data / "train.txt").write_text("m1\nm2\n")
+    for name, caption in (("m1", "a person walks forward."), ("m2", "a man jumps up and down.")):
+        (data / "texts" / f"{name}.txt").write_text(format_caption_line(Caption(caption, [], 0.0, 0.0)) + "\n")
+    model = make_tiny_motiongpt("vocab", 300, ["a person walks forward.", "a man jumps up and down."], [5], 8)
+    model.vq.save_pretrained(tmp_path / "vq")
+    model.llm.save_pretrained(str(tmp_path / "llm"))
+    model.tokenizer.save_pretrained(str(tmp_path / "llm"))
+    (tmp_path / "llm" / "base").mkdir()
+    (tmp_path / "llm" / "base" / "unused.bin").write_bytes(b"a full finetune's base")
+    (tmp_path / "llm" / "motiongpt.json").write_text(
+        '{"kind": "full", "base": "base", "format": "vocab", "codebook_size": 300, "tokenizer": ".", '
+        '"vq": {"dir": "/somewhere/on/the/training/machine/vq", "sha256": null}}')
+    out = assemble(tmp_path / "vq", tmp_path / "llm", tmp_path / "model", half=True, captions_from=data)
+
+    assert not (out / "llm" / "base").exists()
+    assert "/somewhere" not in (out / "llm" / "motiongpt.json").read_text()
+    with safe_open(str(out / "llm" / "model.safetensors"), framework="pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.float16"}
+    loaded = MotionGPT.from_pretrained(out)
+    assert {str(next(m.parameters()).dtype) for m in (loaded.llm, loaded.vq)} == {"torch.float32"}
+    assert loaded.matcher.captions == ["a man jumps up and down.", "a person walks forward."]
+
+    (hopping,) = loaded.generate("somebody hops up and down", seed=3, max_codes=4)
+    assert hopping.caption == "somebody hops up and down"
+    assert hopping.matched.caption == "a man jumps up and down." and "a man jumps up and down." in hopping.prompt
+    assert hopping.record()["matched_caption"] == "a man jumps up and down."
+    (direct,) = loaded.generate("a man jumps up and down.", seed=3, max_codes=4)
+    assert direct.matched is None and direct.codes == hopping.codes
+    (raw,) = loaded.generate("somebody hops up and down", seed=3, max_codes=4, match_captions=False)
+    assert raw.matched is None and "somebody hops" in raw.prompt
+    for name, weight in loaded.llm.state_dict().items():  # float16 on disk, float32 in memory
+        assert torch.equal(weight, model.llm.state_dict()[name].half().float()), name
+    np.testing.assert_allclose(loaded.decode([1, 2, 3])[1], model.decode([1, 2, 3])[1], atol=0.01)
