@@ -1,13 +1,14 @@
 """Web app under load on loopback: N generate requests from C concurrent clients against `motiongpt serve`.
 
-Usage: python benchmarks/bench_app_load.py [--model DIR] [--requests 50] [--clients 8] [--max-codes 49]
+Usage: python benchmarks/bench_app_load.py [--model DIR | --stand-in] [--requests 50] [--clients 8] [--max-codes 49]
 
 The server runs as its own process (`python -m motiongpt serve`). Every request has its own seed; afterwards each
 result's codes are compared with a direct `MotionGPT.generate` call with that seed, and its downloaded motion.npy
 with the joints it returned. While the load runs, /api/health is polled to show that the event loop stays
-responsive. Without --model an untrained stand-in is built (original-size VQ-VAE, the `small` LLaMA base); it would
-stop after a code or two, so its requests carry key tokens (default 5,17,42,99), which keep constrained decoding
-going to about --max-codes codes, the length of a trained model's longest motions.
+responsive. Without --model the bundled model serves the page's example descriptions. --stand-in builds an untrained
+model instead (original-size VQ-VAE, the `small` LLaMA base); it would stop after a code or two, so its requests
+carry key tokens (default 5,17,42,99), which keep constrained decoding going to about --max-codes codes, the length
+of a trained model's longest motions.
 Prints and writes benchmarks/results/app_load.json; exits non-zero on any failure or mismatch.
 """
 
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from motiongpt.app.server import default_examples
-from motiongpt.generation.pipeline import MotionGPT
+from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
 from motiongpt.llm.base import build_base
 from motiongpt.llm.formats import build_prompt
 from motiongpt.llm.prompts import INSTRUCTIONS
@@ -77,7 +78,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=None, help="model dir (default: an untrained stand-in)")
+    parser.add_argument("--model", type=Path, default=None, help="model dir (default: the bundled model)")
+    parser.add_argument("--stand-in", action="store_true", help="an untrained model of the original's sizes")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--max-codes", type=int, default=49)
@@ -86,12 +88,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "app_load.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    key_text = args.key_tokens if args.key_tokens is not None or args.model else "5,17,42,99"
+    key_text = args.key_tokens if args.key_tokens is not None or not args.stand_in else "5,17,42,99"
     key_tokens = [int(k) for k in key_text.split(",")] if key_text else None
     fields = {"max_codes": str(args.max_codes), **({"key_tokens": key_text} if key_text else {})}
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model or standin_model(Path(tmp) / "model")
+        model_dir = standin_model(Path(tmp) / "model") if args.stand_in else (args.model or BUNDLED_MODEL)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen([sys.executable, "-m", "motiongpt", "serve", "--model", str(model_dir),
@@ -154,7 +156,7 @@ def main() -> None:
 
     latencies = [o["latency_s"] for o in outcomes if "latency_s" in o]
     report = {
-        "model": str(args.model) if args.model else "untrained stand-in (VQ-VAE 512 codes, small base)",
+        "model": "untrained stand-in (VQ-VAE 512 codes, small base)" if args.stand_in else str(args.model or "bundled"),
         "requests": args.requests, "clients": args.clients, "max_codes": args.max_codes, "key_tokens": key_tokens,
         "startup_s": round(startup_s, 3), "wall_s": round(wall, 3),
         "throughput_rps": round(len(latencies) / wall, 3),

@@ -178,3 +178,18 @@ def test_serve_reports_a_bad_model_dir_in_one_line(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("motiongpt: error:") and "not a MotionGPT model dir" in err and "\n" not in err
+
+
+def test_the_bundled_model_serves_its_examples_and_says_how_it_read_a_description(tmp_path):
+    """`motiongpt serve` without --model: the bundled model, its examples, and the caption it matched."""
+    from fastapi.testclient import TestClient
+
+    from motiongpt.app.server import load_examples
+
+    bundled = MotionGPT.from_pretrained()
+    with TestClient(create_app(bundled, load_examples(None), store_root=tmp_path)) as c:
+        assert c.get("/api/info").json()["examples"][0] == "a happy person waves with both hands"
+        (result,) = c.post("/api/generate", data={"text": "someone jogs", "seed": "4"}).json()["results"]
+        (direct,) = bundled.generate("someone jogs", seed=4)
+        assert result["caption"] == "someone jogs" and result["matched_caption"] == direct.matched.caption
+        assert result["codes"] == direct.codes
