@@ -7,6 +7,7 @@ Nothing already on disk is lost when a write fails half-way: files are written b
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -128,6 +129,15 @@ def load_model_dir(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]
     except Exception as err:  # safetensors raises its own error types for corrupt files
         raise MotionGPTError(f"{directory / WEIGHTS_NAME}: corrupt weights file ({err})") from err
     return read_json(directory / CONFIG_NAME), state
+
+
+def dir_hash(directory: str | Path) -> str:
+    """sha256 over the names and bytes of a dir's files (pins the VQ-VAE a finetuned LLM belongs to, keys runs)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def seed_everything(seed: int) -> None:

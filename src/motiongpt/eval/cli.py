@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import write_json
+from motiongpt.io import dir_hash, write_json
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TASK_ALIASES = {"t2m": "text", "initial": "init"}
@@ -133,8 +133,6 @@ def load_evaluator(args: argparse.Namespace):
 
 def fingerprint(paths: list[Path]) -> str:
     """sha256 over the bytes of files and folders (folders: every file, by relative name)."""
-    from motiongpt.llm.finetune import dir_hash
-
     digest = hashlib.sha256()
     for path in paths:
         if path.is_dir():

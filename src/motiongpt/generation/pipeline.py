@@ -29,8 +29,8 @@ from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Contro
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
-from motiongpt.io import atomic_directory, read_json, write_json
-from motiongpt.llm.finetune import CHECKPOINT_DIR, META_NAME, dir_hash, encode_prompt, load_finetuned
+from motiongpt.io import atomic_directory, dir_hash, read_json, write_json
+from motiongpt.llm.finetune import CHECKPOINT_DIR, META_NAME, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints

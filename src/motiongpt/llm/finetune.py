@@ -21,7 +21,6 @@ trainable state on rank 0, which FSDP supports but this project has not tested.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import math
@@ -38,8 +37,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import (StopRequest, atomic_directory, check_resume, read_json, rng_state, save_torch,
-                          seed_everything, set_rng_state, write_json, write_text)
+from motiongpt.io import (StopRequest, atomic_directory, check_resume, dir_hash, read_json, rng_state,
+                          save_torch, seed_everything, set_rng_state, write_json, write_text)
 from motiongpt.llm.base import BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer
 from motiongpt.llm.formats import check_format, render_record
 from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
@@ -153,15 +152,6 @@ def sample_indices(n: int, seed: int, start: int, count: int) -> list[int]:
         start += len(take)
         count -= len(take)
     return out
-
-
-def dir_hash(directory: str | Path) -> str:
-    """sha256 over the names and bytes of a dir's files (to pin the VQ model a finetuned LLM belongs to)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(directory)).encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _module_name(model: torch.nn.Module, module: torch.nn.Module) -> str:
