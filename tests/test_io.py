@@ -65,6 +65,15 @@ def test_check_resume_names_the_changed_setting(tmp_path):
 
 
 def test_stop_request_turns_ctrl_c_into_a_flag_and_restores_the_handler():
+    # a process started in the background of a script inherits SIGINT ignored; start from Python's own handler
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _check_stop_request()
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+
+
+def _check_stop_request() -> None:
     before = signal.getsignal(signal.SIGINT)
     with io.StopRequest() as stop:
         assert not stop.requested
