@@ -34,25 +34,34 @@ def sentence_model() -> tuple:
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 
 
+@torch.no_grad()
+def embed_sentences(texts: Sequence[str], batch_size: int = 128) -> torch.Tensor:
+    """(N, 384) unit-length sentence vectors (mean pooling over tokens), computed afresh."""
+    tokenizer, model = sentence_model()
+    out = []
+    for i in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=128,
+                          return_tensors="pt")
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        out.append(F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1))
+    return torch.cat(out)
+
+
 class SentenceEncoder:
-    """Unit-length sentence vectors (mean pooling), computed once per distinct text."""
+    """`embed_sentences` computed once per distinct text: the evaluator sees the same captions every epoch.
+
+    The cache keeps every text it is given, so it is for fixed caption sets, not for what users type.
+    """
 
     def __init__(self, batch_size: int = 128):
         self.batch_size = batch_size
         self.cache: dict[str, torch.Tensor] = {}
 
-    @torch.no_grad()
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if missing:
-            tokenizer, model = sentence_model()
-            for i in range(0, len(missing), self.batch_size):
-                chunk = missing[i:i + self.batch_size]
-                batch = tokenizer(chunk, padding=True, truncation=True, max_length=128, return_tensors="pt")
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
-                self.cache.update(zip(chunk, pooled))
+            self.cache.update(zip(missing, embed_sentences(missing, self.batch_size)))
         return torch.stack([self.cache[t] for t in texts])
 
 

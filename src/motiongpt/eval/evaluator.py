@@ -26,9 +26,9 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.eval.metrics import R_PRECISION_BATCH, matching_metrics
 from motiongpt.eval.official import (UNIT_LENGTH, MotionEncoderBiGRUCo, MovementConvEncoder, masked_normalise,
                                      motion_batch)
-from motiongpt.sentences import SENTENCES, TEXT_MODEL
 from motiongpt.io import (StopRequest, check_resume, load_model_dir, rng_state, save_model_dir, save_torch,
                           set_rng_state, write_json)
+from motiongpt.sentences import SENTENCES, TEXT_MODEL
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # trained on the Bandai train split with the bundled model (see MODEL_CARD.md); `--evaluator bundled`

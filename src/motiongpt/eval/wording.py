@@ -15,6 +15,7 @@ import numpy as np
 from motiongpt.data import layout
 from motiongpt.data.bandai import ACTIONS, STYLES, clip_captions
 from motiongpt.errors import MotionGPTError
+from motiongpt.eval.protocol import embed_features
 
 HELDOUT_WORDING = Path(__file__).with_name("heldout_wording.tsv")
 
@@ -59,8 +60,6 @@ def content_centroids(evaluator, data_dir: str | Path, split: str = "train") -> 
 
 def real_embeddings(evaluator, data_dir: str | Path, split: str) -> tuple[list[str], np.ndarray]:
     """(content per motion, evaluator embeddings) of the split's unmirrored Bandai motions."""
-    from motiongpt.eval.protocol import embed_features
-
     ids = [(i, c) for i in layout.split_ids(data_dir, split) if (c := bandai_content(i))]
     if not ids:
         return [], np.zeros((0, 0), np.float32)
@@ -98,8 +97,6 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
     """
     from tqdm.auto import tqdm
 
-    from motiongpt.eval.protocol import embed_features
-
     rows = list(load_heldout_wording() if rows is None else rows)
     contents, centroids = content_centroids(evaluator, data_dir, "train")
     skipped = {c: sum(c == r for _, r in rows) for c in sorted({c for _, c in rows} - set(contents))}
@@ -132,7 +129,7 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
             misses = [{"text": m.caption, "given": m.matched.caption if m.matched else m.caption,
                        "content": truth[j], "retrieved": predicted[j]}
                       for j, m in enumerate(motions) if not hits[j]]
-            figures[name] = {"accuracy": _accuracy(predicted, truth), "motions": len(hits), "misses": misses}
+            figures[name] = {"accuracy": float(np.mean(hits)), "motions": len(hits), "misses": misses}
         figures["ratio"] = figures["heldout"]["accuracy"] / figures["template"]["accuracy"]
         figures["per_content"] = {c: {k: float(np.mean(v)) for k, v in d.items()}
                                   for c, d in sorted(per_content.items())}

@@ -23,7 +23,7 @@ import numpy as np
 from motiongpt.data import layout
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory, load_npy, read_json, save_npy, write_json, write_text
-from motiongpt.sentences import SENTENCES, TEXT_MODEL
+from motiongpt.sentences import TEXT_MODEL, embed_sentences
 
 MATCHER_DIR = "captions"
 MODEL_TYPE = "caption-matcher"
@@ -51,7 +51,7 @@ class CaptionMatcher:
     @classmethod
     def build(cls, captions: Sequence[str]) -> "CaptionMatcher":
         captions = sorted(set(c.strip() for c in captions if c.strip()))
-        return cls(captions, SENTENCES(captions).numpy())
+        return cls(captions, embed_sentences(captions).numpy())
 
     @classmethod
     def from_dataset(cls, data_dir: str | Path, split: str = "train") -> "CaptionMatcher":
@@ -69,7 +69,7 @@ class CaptionMatcher:
             else:
                 unknown.append(i)
         if unknown:
-            vectors = SENTENCES([texts[i] for i in unknown]).numpy()
+            vectors = embed_sentences([texts[i] for i in unknown]).numpy()  # not cached: a server sees any text
             similarity = vectors @ self.embeddings.T
             best = similarity.argmax(axis=1)
             for row, i in enumerate(unknown):
