@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,11 @@ def test_the_main_job_needs_no_model_argument(tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     record = json.loads((out / "tokens.json").read_text())
     assert record["caption"] == "a happy person waves with both hands" and record["codes"]
+
+
+def test_the_bundled_model_gives_the_pinned_codes_for_20_descriptions_and_2_seeds(bundled):
+    """Refactors must not change what the shipped model writes: codes pinned before the architecture change."""
+    pinned = json.loads((Path(__file__).parent / "data" / "bundled_codes.json").read_text())
+    for seed in pinned["seeds"]:
+        got = [m.codes for m in bundled.generate(pinned["texts"], seed=seed)]
+        assert got == pinned["codes"][str(seed)], seed
