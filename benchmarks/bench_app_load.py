@@ -36,7 +36,7 @@ from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
 from motiongpt.llm.base import build_base
 from motiongpt.llm.formats import build_prompt
 from motiongpt.llm.prompts import INSTRUCTIONS
-from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
+from motiongpt.tokenizer import VQVAE, VQVAEConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -19,7 +19,8 @@ import torch
 
 from motiongpt.data.layout import split_ids
 from motiongpt.llm.base import BASES
-from motiongpt.llm.finetune import FinetuneConfig, encode_records, finetune, load_finetuned
+from motiongpt.llm.finetune import FinetuneConfig, encode_records, finetune
+from motiongpt.llm.finetuned import load_finetuned
 from motiongpt.llm.formats import build_prompt, parse_codes
 from motiongpt.llm.instructions import build_instructions, save_instructions
 from motiongpt.llm.prompts import INSTRUCTIONS

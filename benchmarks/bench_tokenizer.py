@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from motiongpt.io import write_json
-from motiongpt.tokenizer.model import PRESETS, VQVAE, preset_config
+from motiongpt.tokenizer import PRESETS, VQVAE, preset_config
 
 
 def best_of(fn, repeats: int) -> float:

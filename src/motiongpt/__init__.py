@@ -1,14 +1,16 @@
-"""motiongpt: text (optionally with pose constraints) to 3D human motion with a finetuned LLM."""
+"""motiongpt: text (optionally with pose constraints) to 3D human motion with a finetuned LLM.
 
-__version__ = "0.1.0"
+    from motiongpt import MotionGPT
+    motion = MotionGPT.from_pretrained().generate("a person walks forward", seed=0)[0]
 
-__all__ = ["MotionGPT"]
+Each stage of the data flow is a sub-package with its public names in its `__init__`: motion, data, tokenizer,
+llm, generation, eval, export, app.
+"""
 
+from motiongpt.lazy import lazy_exports
 
-def __getattr__(name: str):
-    """`from motiongpt import MotionGPT` without importing torch for every `motiongpt` command."""
-    if name == "MotionGPT":
-        from motiongpt.generation.pipeline import MotionGPT
+__version__ = "0.2.0"
 
-        return MotionGPT
-    raise AttributeError(f"module 'motiongpt' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "motiongpt.generation.pipeline": ["MotionGPT", "GenerationSettings", "GeneratedMotion"],
+})

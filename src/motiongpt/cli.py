@@ -1,4 +1,4 @@
-"""The `motiongpt` command. Each stage of the data flow registers its own sub-commands."""
+"""The `motiongpt` command: each module of `motiongpt.commands` registers its sub-commands."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from motiongpt.errors import MotionGPTError
 
 # Each module exposes `register(subparsers)`; the handlers are set with `set_defaults(func=...)`.
 COMMAND_MODULES = [
-    "motiongpt.data.cli",
-    "motiongpt.tokenizer.cli",
-    "motiongpt.llm.cli",
-    "motiongpt.eval.cli",
-    "motiongpt.export.cli",
-    "motiongpt.generation.cli",
-    "motiongpt.app.cli",
-    "motiongpt.recipe",
+    "motiongpt.commands.data",
+    "motiongpt.commands.vq",
+    "motiongpt.commands.llm",
+    "motiongpt.commands.evaluate",
+    "motiongpt.commands.export",
+    "motiongpt.commands.generate",
+    "motiongpt.commands.serve",
+    "motiongpt.commands.recipe",
 ]
 
 

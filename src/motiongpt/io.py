@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import tempfile
@@ -200,3 +201,8 @@ class StopRequest:
     def __exit__(self, *exc) -> None:
         if self.enabled:
             signal.signal(signal.SIGINT, self.previous)
+
+
+def slug(text: str, sep: str = "_", limit: int = 40) -> str:
+    """A file-name-safe form of a description: its lower-case ASCII letters and digits, words joined by `sep`."""
+    return sep.join(re.findall(r"[a-z0-9]+", text.lower()))[:limit].rstrip(sep) or "motion"

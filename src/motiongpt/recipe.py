@@ -42,7 +42,6 @@ tests.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import time
@@ -159,10 +158,10 @@ def _vq_train(run: RecipeRun) -> dict:
 
 
 def _vq_eval(run: RecipeRun) -> dict:
-    from motiongpt.tokenizer.evaluate import evaluate
+    from motiongpt.tokenizer.reconstruction import reconstruction_metrics
     from motiongpt.tokenizer.model import VQVAE
 
-    metrics = evaluate(VQVAE.from_pretrained(run.vq_model), run.data, run.settings["vq_eval"]["split"])
+    metrics = reconstruction_metrics(VQVAE.from_pretrained(run.vq_model), run.data, run.settings["vq_eval"]["split"])
     write_json(run.out / "vq_eval.json", {"model": str(run.vq_model), **metrics})
     keys = ("split", "motions", "mpjpe_mm", "mpjpe_root_aligned_mm", "feature_l1", "codes_used", "codebook_usage",
             "perplexity")
@@ -196,7 +195,8 @@ def _instructions(run: RecipeRun) -> dict:
 def _llm(run: RecipeRun) -> dict:
     from transformers.utils import logging as hf_logging
 
-    from motiongpt.llm.finetune import LOG_NAME as LLM_LOG, FinetuneConfig, finetune
+    from motiongpt.llm.finetune import FinetuneConfig, finetune
+    from motiongpt.training import LOG_NAME as LLM_LOG
 
     hf_logging.disable_progress_bar()
     config = FinetuneConfig(instructions=str(run.instructions), out=str(run.llm), vq=str(run.vq_model),
@@ -225,12 +225,12 @@ def _assemble(run: RecipeRun) -> dict:
 
 
 def _eval(run: RecipeRun) -> dict:
-    from motiongpt.eval.cli import run_identity
+    from motiongpt.eval.evaluators import run_identity
     from motiongpt.eval.evaluator import TextMotionEvaluator, open_split
     from motiongpt.eval.protocol import EvalSettings, evaluate_generation
     from motiongpt.eval.report import markdown, write_report
     from motiongpt.generation.pipeline import MotionGPT
-    from motiongpt.tokenizer.evaluate import evaluator_metrics
+    from motiongpt.eval.tokenizer import evaluator_metrics
     from motiongpt.tokenizer.model import VQVAE
 
     s = dict(run.settings["eval"])
@@ -351,46 +351,3 @@ def summary(state: dict) -> str:
     if "eval" in steps:
         lines += ["", steps["eval"]["figures"]["table"]]
     return "\n".join(lines) + "\n"
-
-
-# ----- command line
-
-def _assignments(items: list[str] | None, kind: type, option: str) -> dict:
-    """`["llm=300", "vq_train=4000"]` -> {"llm": 300, "vq_train": 4000}."""
-    out = {}
-    for item in items or []:
-        name, _, value = item.partition("=")
-        try:
-            out[name.strip()] = kind(value)
-        except ValueError:
-            raise MotionGPTError(f"{option} {item!r}: expected STEP=NUMBER, e.g. {option} llm=300") from None
-    return out
-
-
-def _run(args: argparse.Namespace) -> int:
-    run_recipe(args.shared_data, args.out, preset=args.preset, until=args.until,
-               steps=_assignments(args.steps, int, "--steps"), minutes=_assignments(args.minutes, float, "--minutes"),
-               cache=args.cache, progress=not args.quiet)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("recipe", help="whole pipelines in one resumable command")
-    recipes = parser.add_subparsers(dest="recipe_command", required=True)
-    p = recipes.add_parser(
-        "bandai", help="data -> VQ-VAE -> LLM -> evaluator -> model -> evaluation on the Bandai mocap",
-        description="Runs every step with fixed seeds into OUT; rerun the same command to continue where it stopped "
-                    f"(finished steps are recorded in OUT/{STATE_NAME}). Steps: {', '.join(STEPS)}.")
-    p.add_argument("--shared-data", required=True,
-                   help="folder holding Bandai-Namco-Research-Motiondataset-1 and -2")
-    p.add_argument("--out", required=True, help="folder for every step's output")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                   help="cpu: about 3.5 h on a 2-core CPU (default); tiny: a few steps, for tests")
-    p.add_argument("--until", choices=STEPS, help="stop after this step")
-    p.add_argument("--steps", action="append", metavar="STEP=N",
-                   help=f"training steps of one of {', '.join(TRAINED_STEPS)} (repeat for several)")
-    p.add_argument("--minutes", action="append", metavar="STEP=M",
-                   help="a training budget in minutes, turned into steps with the preset's measured speeds")
-    p.add_argument("--cache", help="where dataset-2's archive is unpacked (default ~/.cache/motiongpt)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars from the VQ-VAE and eval steps")
-    p.set_defaults(func=_run)

@@ -23,7 +23,7 @@ from motiongpt.llm.formats import build_prompt, format_codes
 from motiongpt.llm.prompts import INSTRUCTIONS
 from motiongpt.motion.features import joints_to_features
 from motiongpt.motion.skeleton import T2M
-from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
+from motiongpt.tokenizer import VQVAE, VQVAEConfig
 
 CAPTIONS = ["a person walks forward.", "someone turns to the left while walking.", "a man walks slowly in a curve.",
             "the person strolls ahead and sways."]
@@ -75,7 +75,7 @@ def write_dataset(root: Path, test_motions: int = TEST_MOTIONS, seed: int = 0) -
 
 def tiny_model(data: Path) -> MotionGPT:
     torch.manual_seed(0)
-    vq = VQVAE(VQVAEConfig(nb_code=CODEBOOK, code_dim=16, width=24, depth=2), *layout.load_mean_std(data))
+    vq = VQVAE(VQVAEConfig(codebook_size=CODEBOOK, code_dim=16, width=24, depth=2), *layout.load_mean_std(data))
     rng = np.random.default_rng(0)
     texts = [build_prompt(INSTRUCTIONS[task], caption, None if task == "t2m" else [5, 17], "text") +
              format_codes(rng.integers(0, CODEBOOK, 8).tolist(), "text")

@@ -14,7 +14,7 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import CodeConstraint, Controls
 from motiongpt.generation.pipeline import MotionGPT, assemble
 from motiongpt.io import write_json
-from motiongpt.llm.finetune import META_NAME, encode_prompt
+from motiongpt.llm.finetuned import META_NAME, encode_prompt
 from motiongpt.llm.formats import parse_codes
 from motiongpt.motion.features import joints_to_features
 

@@ -12,7 +12,8 @@ from transformers import ResNetConfig
 from motiongpt.cli import main
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.base import build_base
-from motiongpt.llm.finetune import FinetuneConfig, encode_prompt, finetune, load_finetuned
+from motiongpt.llm.finetune import FinetuneConfig, finetune
+from motiongpt.llm.finetuned import encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt
 from motiongpt.llm.prompts import INSTRUCTIONS
 
@@ -130,7 +131,7 @@ def test_hf_model_dir_loads_as_base(instructions_dir, tmp_path):
     tokenizer.save_pretrained(tmp_path / "mybase")
     vq = tmp_path / "vq"
     vq.mkdir()
-    (vq / "config.json").write_text(json.dumps({"nb_code": 64}))
+    (vq / "config.json").write_text(json.dumps({"codebook_size": 64}))
     result = finetune(quick(instructions_dir, tmp_path / "run", base=str(tmp_path / "mybase"), steps=3,
                             format="vocab", vq=str(vq)))
     _, _, meta = load_finetuned(result.out)

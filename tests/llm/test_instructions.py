@@ -56,7 +56,7 @@ def test_cli_build_writes_jsonl_and_json(dataset, tmp_path, codebook):
     assert info["codebook_size"] == codebook and info["records"]["train"] == len(train)
     vq = tmp_path / "vq"
     vq.mkdir()
-    (vq / "config.json").write_text(json.dumps({"nb_code": codebook}))
+    (vq / "config.json").write_text(json.dumps({"codebook_size": codebook}))
     assert main(["instructions", "build", "--data", str(dataset), "--out", str(tmp_path / "b"), "--json",
                  "--one-caption", "--vq", str(vq)]) == 0
     assert len(json.loads((tmp_path / "b" / "train.json").read_text())) == 4 * len(split_ids(dataset, "train"))
@@ -84,13 +84,16 @@ def test_missing_fields_name_the_line(tmp_path):
         read_records(path)
 
 
-def test_codebook_size_is_the_vq_configs_nb_code(tmp_path):
+def test_codebook_size_is_the_vq_configs_codebook_size(tmp_path):
     from motiongpt.llm.instructions import codebook_size_from_vq
-    from motiongpt.tokenizer.model import VQVAE, preset_config
+    from motiongpt.tokenizer import VQVAE, preset_config
 
     VQVAE(preset_config("tiny")).save_pretrained(tmp_path / "vq")
-    assert codebook_size_from_vq(tmp_path / "vq") == preset_config("tiny").nb_code
+    assert codebook_size_from_vq(tmp_path / "vq") == preset_config("tiny").codebook_size
     (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "config.json").write_text(json.dumps({"codebook_size": 64}))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps({"nb_code": 64}))  # T2M-GPT's name for it
+    assert codebook_size_from_vq(tmp_path / "old") == 64
+    (tmp_path / "bad" / "config.json").write_text(json.dumps({"codes": 64}))
     with pytest.raises(MotionGPTError, match="unknown fields"):
         codebook_size_from_vq(tmp_path / "bad")

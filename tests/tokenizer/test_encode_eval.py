@@ -8,7 +8,7 @@ import torch
 from motiongpt.cli import main
 from motiongpt.data.layout import load_features
 from motiongpt.tokenizer.encode import dataset_ids
-from motiongpt.tokenizer.model import VQVAE, preset_config
+from motiongpt.tokenizer import VQVAE, preset_config
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from motiongpt.cli import main
 from motiongpt.data import layout
 from motiongpt.eval.evaluator import DEFAULT_CONFIG, TextMotionEvaluator
 from motiongpt.eval.metrics import fid, matching_metrics
-from motiongpt.tokenizer.model import VQVAE, preset_config
+from motiongpt.tokenizer import VQVAE, preset_config
 
 WIDTH = 263
 CAPTIONS = ["a person walks forward", "someone jumps", "a man waves", "a person sits down"]

@@ -4,7 +4,7 @@ import torch
 
 from motiongpt.data.layout import load_features, load_mean_std
 from motiongpt.errors import MotionGPTError
-from motiongpt.tokenizer.model import VQVAE, VQVAEConfig, preset_config
+from motiongpt.tokenizer import VQVAE, VQVAEConfig, preset_config
 from motiongpt.tokenizer.quantizer import EMAResetQuantizer
 
 
@@ -22,7 +22,7 @@ def test_frames_to_codes_to_frames(dataset):
     x = torch.randn(2, 64, 263)
     codes = model.encode(x)
     assert codes.shape == (2, 16) and codes.dtype == torch.int64
-    assert 0 <= int(codes.min()) and int(codes.max()) < model.config.nb_code
+    assert 0 <= int(codes.min()) and int(codes.max()) < model.config.codebook_size
     assert model.decode(codes).shape == (2, 64, 263)
     assert model.encode(torch.randn(1, 66, 263)).shape == (1, 16)  # trailing frames are dropped
 
@@ -47,7 +47,7 @@ def test_encoding_is_nearest_code():
 
 def test_dead_codes_are_reset_to_encoder_outputs():
     torch.manual_seed(0)
-    q = EMAResetQuantizer(nb_code=8, code_dim=4).train()
+    q = EMAResetQuantizer(codebook_size=8, code_dim=4).train()
     q(torch.randn(1, 4, 64))  # the first batch initialises the codebook
     first = q.codebook.clone()
     # from now on every encoder output sits near code 0, far from the 7 other codes
@@ -127,7 +127,7 @@ def test_loss_terms():
     assert torch.isclose(out["loss"], out["recon"])
     both = model.loss(x, commit=0.02, vel=0.5)
     assert both["vel"] > 0 and both["commit"] > 0
-    assert torch.isfinite(both["perplexity"]) and 1 <= both["perplexity"] <= model.config.nb_code
+    assert torch.isfinite(both["perplexity"]) and 1 <= both["perplexity"] <= model.config.codebook_size
 
 
 def test_corrupt_statistics_in_a_model_dir_are_a_one_line_error(dataset, tmp_path):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from motiongpt.data.layout import load_mean_std
 from motiongpt.errors import MotionGPTError
-from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
+from motiongpt.tokenizer import VQVAE, VQVAEConfig
 
 
 def reference_layout(shared_dir) -> dict[str, tuple[int, ...]]:
@@ -74,7 +74,7 @@ def test_reference_checkpoint_loads_one_to_one_and_runs(shared_dir, humanml3d_mi
 
 
 def test_non_default_checkpoint_shapes_are_inferred(tmp_path):
-    cfg = VQVAEConfig(input_dim=251, nb_code=64, code_dim=24, width=40, down_t=2, depth=2)
+    cfg = VQVAEConfig(input_dim=251, codebook_size=64, code_dim=24, width=40, down_t=2, depth=2)
     source = VQVAE(cfg)
     sd = {f"vqvae.{k}": torch.randn_like(v) for k, v in source.state_dict().items()
           if not k.startswith(("quantizer.code_", "quantizer.initialised"))}
@@ -90,7 +90,7 @@ def test_non_default_checkpoint_shapes_are_inferred(tmp_path):
 
 
 def test_imported_codebook_counts_as_initialised(tmp_path):
-    cfg = VQVAEConfig(nb_code=16, code_dim=8, width=16, depth=1)
+    cfg = VQVAEConfig(codebook_size=16, code_dim=8, width=16, depth=1)
     sd = {f"vqvae.{k}": v for k, v in VQVAE(cfg).state_dict().items()
           if not k.startswith(("quantizer.code_", "quantizer.initialised"))}
     sd["vqvae.quantizer.codebook"] = torch.randn(16, 8)
@@ -110,7 +110,7 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(MotionGPTError, match="holds a list"):
         VQVAE.from_pretrained(tmp_path / "list.pth")
-    cfg = VQVAEConfig(nb_code=16, code_dim=8, width=16, depth=1)
+    cfg = VQVAEConfig(codebook_size=16, code_dim=8, width=16, depth=1)
     sd = {f"vqvae.{k}": v for k, v in VQVAE(cfg).state_dict().items() if not k.startswith("quantizer.code_")}
     sd["vqvae.extra.weight"] = torch.zeros(1)
     torch.save({"net": sd}, tmp_path / "extra.pth")

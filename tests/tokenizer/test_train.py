@@ -10,7 +10,7 @@ import torch
 
 from motiongpt.cli import main
 from motiongpt.errors import MotionGPTError
-from motiongpt.tokenizer.model import VQVAE
+from motiongpt.tokenizer import VQVAE
 from motiongpt.tokenizer.train import TrainConfig, lr_factor, train, weights_digest
 
 
@@ -27,7 +27,7 @@ def test_training_writes_models_log_and_improves(dataset, tmp_path):
     for key in ("recon_loss", "mpjpe_mm", "mpjpe_root_aligned_mm", "codebook_usage", "perplexity"):
         assert np.isfinite(log[-1][key])
     model = VQVAE.from_pretrained(out / "last")
-    assert model.config.nb_code == 32 and bool(model.quantizer.initialised)
+    assert model.config.codebook_size == 32 and bool(model.quantizer.initialised)
     assert log[-1]["recon_loss"] < log[0]["recon_loss"] * 1.5
 
 

@@ -57,10 +57,9 @@ from motiongpt.data.captions import third_person
 from motiongpt.errors import MotionGPTError
 from motiongpt.export.bvh import save_bvh
 from motiongpt.export.render import render_gif, render_mp4
-from motiongpt.generation.cli import slug
 from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
 from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
-from motiongpt.io import save_npy, write_json
+from motiongpt.io import save_npy, slug, write_json
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 EXAMPLES_NAME = "examples.txt"  # optional, in a model dir: one example description per line

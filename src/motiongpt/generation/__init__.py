@@ -1,1 +1,9 @@
-"""motiongpt.generation"""
+"""Generation: the MotionGPT pipeline (text + controls -> codes -> motion), constrained decoding, pose controls."""
+
+from motiongpt.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "motiongpt.generation.pipeline": ["MotionGPT", "GenerationSettings", "GeneratedMotion", "assemble"],
+    "motiongpt.generation.constraints": ["Controls"],
+    "motiongpt.generation.matcher": ["CaptionMatcher"],
+})

@@ -16,7 +16,8 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import Controls
 from motiongpt.motion.features import joints_to_features
 from motiongpt.motion.skeleton import load_motion, motion_kind, spec_for_dim
-from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
+from motiongpt.tokenizer.config import VQVAEConfig
+from motiongpt.tokenizer.model import VQVAE
 
 Pose = str | Path | np.ndarray
 

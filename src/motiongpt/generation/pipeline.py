@@ -30,7 +30,8 @@ from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
 from motiongpt.io import atomic_directory, dir_hash, read_json, write_json
-from motiongpt.llm.finetune import CHECKPOINT_DIR, META_NAME, encode_prompt, load_finetuned
+from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
+from motiongpt.training import CHECKPOINT_DIR
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
@@ -113,7 +114,7 @@ class MotionGPT:
         self.matcher = matcher
         if not vq.has_statistics:
             raise MotionGPTError("the VQ-VAE has no Mean/Std; it cannot decode codes into motion")
-        self.codebook_size = vq.config.nb_code
+        self.codebook_size = vq.config.codebook_size
         self.spec = spec_for_dim(vq.config.input_dim)
         self.answer_vocab = AnswerVocab.from_tokenizer(tokenizer, self.fmt, self.codebook_size)
         self.stats = {"rows": 0, "forward_passes": 0, "generated_tokens": 0}
@@ -136,9 +137,9 @@ class MotionGPT:
         vq = VQVAE.from_pretrained(directory / config.get("vq", VQ_DIR), map_location=str(device))
         llm, tokenizer, meta = load_finetuned(directory / config.get("llm", LLM_DIR), device=device, dtype=dtype,
                                               merge=True)
-        if int(meta.get("codebook_size", vq.config.nb_code)) != vq.config.nb_code:
+        if int(meta.get("codebook_size", vq.config.codebook_size)) != vq.config.codebook_size:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
-                                 f"{vq.config.nb_code}")
+                                 f"{vq.config.codebook_size}")
         matcher = None
         if (directory / MATCHER_DIR).is_dir():
             matcher = CaptionMatcher.from_pretrained(directory / MATCHER_DIR)
@@ -273,9 +274,9 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite
         raise MotionGPTError(f"{vq_dir}: no Mean.npy/Std.npy beside the weights; the model could not decode codes")
     meta = read_json(llm_dir / META_NAME)
     fmt = check_format(meta.get("format", "text"))
-    if int(meta.get("codebook_size", vq.config.nb_code)) != vq.config.nb_code:
+    if int(meta.get("codebook_size", vq.config.codebook_size)) != vq.config.codebook_size:
         raise MotionGPTError(f"{llm_dir}: finetuned on {meta['codebook_size']} codes, but {vq_dir} has "
-                             f"{vq.config.nb_code}")
+                             f"{vq.config.codebook_size}")
     pinned = (meta.get("vq") or {}).get("sha256")
     if pinned and pinned != dir_hash(vq_dir):
         raise MotionGPTError(f"{llm_dir}: finetuned on the codes of another VQ-VAE than {vq_dir} (its files differ "
@@ -299,7 +300,7 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite
                 store_half(path)
         if captions_from is not None:
             CaptionMatcher.from_dataset(captions_from).save_pretrained(tmp / MATCHER_DIR)
-        _write_pipeline_config(tmp, fmt, vq.config.nb_code)
+        _write_pipeline_config(tmp, fmt, vq.config.codebook_size)
     return out
 
 

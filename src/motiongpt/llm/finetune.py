@@ -40,13 +40,12 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.io import (StopRequest, atomic_directory, check_resume, dir_hash, read_json, rng_state,
                           save_torch, seed_everything, set_rng_state, write_json, write_text)
 from motiongpt.llm.base import BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer
+from motiongpt.llm.finetuned import META_NAME
 from motiongpt.llm.formats import check_format, render_record
 from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
+from motiongpt.training import CHECKPOINT_DIR, LOG_NAME
 
-META_NAME = "motiongpt.json"
 BASE_DIR = "base"
-CHECKPOINT_DIR = "checkpoint"
-LOG_NAME = "log.jsonl"
 IGNORE = -100
 PAPER_SAMPLES = 150_000  # 37,500 micro-batches of 4 in the original
 # settings that may change when a run resumes from its checkpoint (every other one must match)
@@ -93,12 +92,6 @@ class FinetuneConfig:
 class Example:
     ids: list[int]
     n_prompt: int  # BOS + prompt tokens; the answer and EOS follow
-
-
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """Token ids of a prompt as training sees it: BOS (if the tokenizer has one) + prompt, no special tokens."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return bos + tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
 def encode_records(records: list[dict], tokenizer, fmt: str, max_seq_len: int) -> tuple[list[Example], int]:
@@ -450,30 +443,3 @@ def _save_final(model, tokenizer, out: Path, meta: dict) -> None:
         os.replace(path, out / path.name)
     tmp.rmdir()
     write_json(out / META_NAME, meta)
-
-
-def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                   merge: bool = False):
-    """(model, tokenizer, meta) of a finetuned dir: the full model, or its base with the LoRA adapter on top.
-
-    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper).
-    """
-    directory = Path(directory)
-    meta = read_json(directory / META_NAME)
-    tokenizer = load_tokenizer(directory)
-    kwargs = {"dtype": dtype or torch.float32}
-    if meta.get("kind") == "full":
-        model = load_causal_lm(directory, **kwargs)
-    elif meta.get("kind") == "lora":
-        from peft import PeftModel
-        base_dir = directory / meta["base"] if not Path(meta["base"]).is_absolute() else Path(meta["base"])
-        model = load_causal_lm(base_dir, **kwargs)
-        if model.get_input_embeddings().num_embeddings < len(tokenizer):
-            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # rows come from the adapter
-        model = PeftModel.from_pretrained(model, str(directory))
-        if merge:
-            model = model.merge_and_unload()
-    else:
-        raise MotionGPTError(f"{directory / META_NAME}: unknown kind {meta.get('kind')!r} (expected lora or full)")
-    model.config.use_cache = True
-    return model.to(device).eval(), tokenizer, meta

@@ -20,23 +20,23 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, load_npy, read_json, write_json
 from motiongpt.llm.formats import parse_codes
 from motiongpt.llm.prompts import INSTRUCTIONS, format_input, text_codes
-from motiongpt.tokenizer.model import VQVAEConfig
+from motiongpt.tokenizer.config import VQVAEConfig
 
 RECORD_FIELDS = ("instruction", "input", "output", "id", "task")
 INFO_NAME = "info.json"
 
 
 def codebook_size_from_vq(vq_dir: str | Path) -> int:
-    """The number of codes of a VQ model dir: `nb_code` of the VQ-VAE config in its `config.json`."""
+    """The number of codes of a VQ model dir: `codebook_size` of the VQ-VAE config in its `config.json`."""
     path = Path(vq_dir) / "config.json"
     config = read_json(path)
     if not isinstance(config, dict):
         raise MotionGPTError(f"{path}: expected a JSON object (a VQ-VAE config)")
     config.pop("model_type", None)
-    nb_code = VQVAEConfig.from_dict(config).nb_code
-    if isinstance(nb_code, bool) or not isinstance(nb_code, int) or nb_code < 1:
-        raise MotionGPTError(f"{path}: nb_code {nb_code!r}, expected a positive integer (the codebook size)")
-    return nb_code
+    codebook_size = VQVAEConfig.from_dict(config).codebook_size
+    if isinstance(codebook_size, bool) or not isinstance(codebook_size, int) or codebook_size < 1:
+        raise MotionGPTError(f"{path}: codebook_size {codebook_size!r}, expected a positive integer")
+    return codebook_size
 
 
 def load_codes(path: str | Path, codebook_size: int | None = None) -> np.ndarray:

@@ -39,8 +39,8 @@ def dataset_ids(root: str | Path) -> list[str]:
 def encode_dataset(model: VQVAE, root: str | Path, progress: bool = True) -> dict:
     """Write the codes of every motion; returns counts of encoded and skipped (shorter than 4 frames) motions."""
     root = Path(root)
-    if model.config.nb_code > np.iinfo(np.int16).max + 1:
-        raise MotionGPTError(f"codebook of {model.config.nb_code} codes does not fit int16 code files")
+    if model.config.codebook_size > np.iinfo(np.int16).max + 1:
+        raise MotionGPTError(f"codebook of {model.config.codebook_size} codes does not fit int16 code files")
     ids = dataset_ids(root)
     k = model.config.frames_per_code
     encoded, skipped = 0, []

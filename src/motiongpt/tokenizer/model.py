@@ -10,7 +10,7 @@ Inputs to `forward`, `encode` and `decode` are z-normalised features (B, T, D); 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,55 +21,9 @@ from torch import nn
 from motiongpt.data.layout import load_mean_std
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import load_model_dir, save_model_dir
+from motiongpt.tokenizer.config import VQVAEConfig
+from motiongpt.tokenizer.original import load_original_checkpoint
 from motiongpt.tokenizer.quantizer import EMAResetQuantizer
-
-FRAMES_PER_CODE_PER_STAGE = 2
-
-
-@dataclass(frozen=True)
-class VQVAEConfig:
-    input_dim: int = 263
-    nb_code: int = 512
-    code_dim: int = 512
-    width: int = 512
-    down_t: int = 2
-    depth: int = 3
-    dilation_growth_rate: int = 3
-    mu: float = 0.99
-
-    @property
-    def frames_per_code(self) -> int:
-        return FRAMES_PER_CODE_PER_STAGE ** self.down_t
-
-    @property
-    def num_joints(self) -> int:
-        """D = 4 + (J-1)*3 + (J-1)*6 + J*3 + 4 = 12J - 1 (263 -> 22 joints, 251 -> 21)."""
-        return (self.input_dim + 1) // 12
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VQVAEConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise MotionGPTError(f"VQ-VAE config: unknown fields {unknown}; expected some of {sorted(known)}")
-        return cls(**d)
-
-
-PRESETS: dict[str, dict] = {
-    # The MotionGPT / T2M-GPT network: 512 codes x 512 dims, width 512 (19.4 M parameters).
-    "paper": dict(nb_code=512, code_dim=512, width=512),
-    # Trains in about 90 minutes on a 2-core CPU (measured by benchmarks/bench_tokenizer.py).
-    "cpu": dict(nb_code=512, code_dim=256, width=192),
-    # For tests only.
-    "tiny": dict(nb_code=32, code_dim=16, width=24, depth=2),
-}
-
-
-def preset_config(name: str, input_dim: int = 263) -> VQVAEConfig:
-    if name not in PRESETS:
-        raise MotionGPTError(f"unknown VQ-VAE preset {name!r}; expected one of {sorted(PRESETS)}")
-    return VQVAEConfig(input_dim=input_dim, **PRESETS[name])
-
 
 def vqvae_loss(recon: torch.Tensor, target: torch.Tensor, commit_loss: torch.Tensor, ppl: torch.Tensor,
                num_joints: int, commit: float = 0.02, vel: float = 0.5) -> dict[str, torch.Tensor]:
@@ -142,7 +96,7 @@ class VQVAE(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
-        self.quantizer = EMAResetQuantizer(config.nb_code, config.code_dim, config.mu)
+        self.quantizer = EMAResetQuantizer(config.codebook_size, config.code_dim, config.mu)
         self.register_buffer("mean", torch.zeros(config.input_dim), persistent=False)
         self.register_buffer("std", torch.ones(config.input_dim), persistent=False)
         self.has_statistics = False
@@ -202,7 +156,7 @@ class VQVAE(nn.Module):
         """Codes (B, N) -> normalised features (B, 4N, D)."""
         if codes.ndim != 2 or codes.shape[1] < 1:
             raise MotionGPTError(f"codes: shape {tuple(codes.shape)}, expected (batch, n) with n >= 1")
-        nb = self.config.nb_code
+        nb = self.config.codebook_size
         if codes.min() < 0 or codes.max() >= nb:
             raise MotionGPTError(f"codes: values {int(codes.min())}..{int(codes.max())}, expected 0..{nb - 1}")
         quantised = self.quantizer.dequantize(codes.long()).permute(0, 2, 1)
@@ -252,8 +206,6 @@ class VQVAE(nn.Module):
         """
         path = Path(path)
         if path.is_file():
-            from motiongpt.tokenizer.original import load_original_checkpoint
-
             config, state = load_original_checkpoint(path)
         else:
             if not path.is_dir():

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.tokenizer.model import VQVAEConfig
+from motiongpt.tokenizer.config import VQVAEConfig
 
 EXPECTED = ("a T2M-GPT/MotionGPT VQ-VAE checkpoint: torch.save({'net': state_dict}) with keys "
             "'vqvae.encoder.model.…', 'vqvae.decoder.model.…', 'vqvae.quantizer.codebook'")
@@ -33,7 +33,7 @@ def infer_config(state: dict[str, torch.Tensor], where: str = "checkpoint",
     """Read the network size from the shapes of a state_dict in our (prefix-stripped) key layout."""
     try:
         first = state["encoder.model.0.weight"]  # (width, input_dim, 3)
-        codebook = state["quantizer.codebook"]  # (nb_code, code_dim)
+        codebook = state["quantizer.codebook"]  # (codebook_size, code_dim)
         down_t = len({m.group(1) for k in state if (m := re.fullmatch(r"encoder\.model\.(\d+)\.0\.weight", k))})
         depth = len({m.group(1) for k in state
                      if (m := re.fullmatch(r"encoder\.model\.2\.1\.model\.(\d+)\.conv1\.weight", k))})
@@ -42,7 +42,7 @@ def infer_config(state: dict[str, torch.Tensor], where: str = "checkpoint",
         raise MotionGPTError(f"{where}: key {err.args[0]!r} missing; expected {EXPECTED}") from err
     if stride_kernel != 4:
         raise MotionGPTError(f"{where}: down-sampling kernel {stride_kernel}, expected 4 (stride 2)")
-    return VQVAEConfig(input_dim=first.shape[1], nb_code=codebook.shape[0], code_dim=codebook.shape[1],
+    return VQVAEConfig(input_dim=first.shape[1], codebook_size=codebook.shape[0], code_dim=codebook.shape[1],
                        width=first.shape[0], down_t=down_t, depth=depth, dilation_growth_rate=dilation_growth_rate)
 
 

@@ -24,18 +24,18 @@ def _distributed() -> bool:
 
 
 def perplexity(code_counts: torch.Tensor) -> torch.Tensor:
-    """exp(entropy) of the code-usage distribution: 1 when one code is used, `nb_code` when all are used evenly."""
+    """exp(entropy) of the code-usage distribution: 1 when one code is used, `codebook_size` when all are used evenly."""
     prob = code_counts / code_counts.sum().clamp_min(1e-12)
     return torch.exp(-(prob * torch.log(prob + 1e-7)).sum())
 
 
 class EMAResetQuantizer(nn.Module):
-    def __init__(self, nb_code: int, code_dim: int, mu: float = 0.99):
+    def __init__(self, codebook_size: int, code_dim: int, mu: float = 0.99):
         super().__init__()
-        self.nb_code, self.code_dim, self.mu = nb_code, code_dim, mu
-        self.register_buffer("codebook", torch.zeros(nb_code, code_dim))
-        self.register_buffer("code_sum", torch.zeros(nb_code, code_dim))
-        self.register_buffer("code_count", torch.zeros(nb_code))
+        self.codebook_size, self.code_dim, self.mu = codebook_size, code_dim, mu
+        self.register_buffer("codebook", torch.zeros(codebook_size, code_dim))
+        self.register_buffer("code_sum", torch.zeros(codebook_size, code_dim))
+        self.register_buffer("code_count", torch.zeros(codebook_size))
         self.register_buffer("initialised", torch.tensor(False))
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,12 +48,12 @@ class EMAResetQuantizer(nn.Module):
         return F.embedding(code_idx, self.codebook)
 
     def _random_codes(self, x: torch.Tensor) -> torch.Tensor:
-        """`nb_code` random rows of x (tiled with small noise when the batch holds fewer vectors than codes)."""
-        if x.shape[0] < self.nb_code:
-            repeats = math.ceil(self.nb_code / x.shape[0])
+        """`codebook_size` random rows of x (tiled with small noise when the batch holds fewer vectors than codes)."""
+        if x.shape[0] < self.codebook_size:
+            repeats = math.ceil(self.codebook_size / x.shape[0])
             x = x.repeat(repeats, 1)
             x = x + torch.randn_like(x) * (0.01 / math.sqrt(self.code_dim))
-        rows = x[torch.randperm(x.shape[0], device=x.device)[: self.nb_code]].contiguous()
+        rows = x[torch.randperm(x.shape[0], device=x.device)[: self.codebook_size]].contiguous()
         if _distributed():
             dist.broadcast(rows, src=0)
         return rows
@@ -68,7 +68,7 @@ class EMAResetQuantizer(nn.Module):
 
     @torch.no_grad()
     def _update_codebook(self, x: torch.Tensor, code_idx: torch.Tensor) -> torch.Tensor:
-        onehot = F.one_hot(code_idx, self.nb_code).to(x.dtype)  # (N, nb_code)
+        onehot = F.one_hot(code_idx, self.codebook_size).to(x.dtype)  # (N, codebook_size)
         batch_sum = onehot.t() @ x
         batch_count = onehot.sum(0)
         if _distributed():
@@ -96,7 +96,7 @@ class EMAResetQuantizer(nn.Module):
         if self.training:
             ppl = self._update_codebook(flat.detach(), code_idx)
         else:
-            ppl = perplexity(torch.bincount(code_idx, minlength=self.nb_code).to(x.dtype))
+            ppl = perplexity(torch.bincount(code_idx, minlength=self.codebook_size).to(x.dtype))
         commit_loss = F.mse_loss(flat, quantised.detach())
         quantised = flat + (quantised - flat).detach()
         return quantised.view(b, t, c).permute(0, 2, 1), commit_loss, ppl

@@ -24,8 +24,9 @@ from motiongpt.data.layout import load_mean_std, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import (StopRequest, check_resume, rng_state, save_torch, seed_everything, set_rng_state,
                           write_json, write_text)
-from motiongpt.tokenizer.evaluate import evaluate
-from motiongpt.tokenizer.model import VQVAE, preset_config, vqvae_loss
+from motiongpt.tokenizer.reconstruction import reconstruction_metrics
+from motiongpt.tokenizer.config import preset_config
+from motiongpt.tokenizer.model import VQVAE, vqvae_loss
 
 # Training schedules per preset; `paper` is MotionGPT's (= T2M-GPT's README command).
 RECIPES: dict[str, dict] = {
@@ -166,7 +167,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             new_best = None
             if step % cfg.val_every == 0 or step == cfg.steps:
                 if main:
-                    metrics = evaluate(model, data, "val", cfg.val_motions)
+                    metrics = reconstruction_metrics(model, data, "val", cfg.val_motions)
                     model.train()
                     log.append(json.dumps({"step": step, "train_loss": losses["loss"].item(), **metrics}))
                     write_text(log_path, "\n".join(log) + "\n")

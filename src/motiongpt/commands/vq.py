@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from motiongpt.commands.options import chosen_evaluator, official_arguments
 from motiongpt.io import write_json
 
 
@@ -40,13 +41,14 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from motiongpt.eval.cli import load_evaluator
-    from motiongpt.tokenizer.evaluate import evaluate, evaluator_metrics
+    from motiongpt.eval.evaluators import load_evaluator
+    from motiongpt.eval.tokenizer import evaluator_metrics
+    from motiongpt.tokenizer.reconstruction import reconstruction_metrics
 
     model = _load(args)
-    metrics = {"model": str(args.model), "data": str(args.data), **evaluate(model, args.data, args.split)}
+    metrics = {"model": str(args.model), "data": str(args.data), **reconstruction_metrics(model, args.data, args.split)}
     if args.evaluator or args.official:
-        metrics["evaluator"] = evaluator_metrics(model, load_evaluator(args), args.data, args.split)
+        metrics["evaluator"] = evaluator_metrics(model, load_evaluator(**chosen_evaluator(args)), args.data, args.split)
     print(json.dumps(metrics, indent=2))
     if args.out:
         write_json(args.out, metrics)
@@ -54,8 +56,6 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from motiongpt.eval.cli import official_arguments
-
     parser = sub.add_parser("vq", help="train, encode and evaluate the motion VQ-VAE")
     vq = parser.add_subparsers(dest="vq_command", required=True)
 

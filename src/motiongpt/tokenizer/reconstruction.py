@@ -3,11 +3,8 @@
 Each motion is cropped to a multiple of 4 frames, encoded to codes and decoded back; joints come from the
 features with `features_to_joints`, so MPJPE measures what a user sees. Means are weighted by frames.
 
-With a text-motion evaluator, `evaluator_metrics` adds the T2M-GPT VQ metrics computed by `motiongpt.eval.metrics`:
-FID between the evaluator embeddings of real crops and of their reconstructions, and R-Precision top-1/2/3,
-MM-Dist and Diversity of both. Crops follow the evaluation protocol (captioned motions of 40..199 frames, first 196
-frames, whole codes, first caption), in one pass with a fixed shuffle (seed 0) for the R-Precision batches of 32;
-T2M-GPT repeats with random crops instead.
+These are the tokenizer's own figures (its validation during training); the evaluator-based ones (FID,
+R-Precision of reconstructions) live in `motiongpt.eval.tokenizer`.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ def crop_to_codes(features: np.ndarray, frames_per_code: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate(model: VQVAE, root: str | Path, split: str = "test", max_motions: int | None = None) -> dict:
+def reconstruction_metrics(model: VQVAE, root: str | Path, split: str = "test", max_motions: int | None = None) -> dict:
     from motiongpt.motion.features import features_to_joints
 
     model.require_statistics()
@@ -40,7 +37,7 @@ def evaluate(model: VQVAE, root: str | Path, split: str = "test", max_motions: i
     was_training = model.training
     model.eval()
     device = model.mean.device
-    counts = torch.zeros(cfg.nb_code, dtype=torch.float64)
+    counts = torch.zeros(cfg.codebook_size, dtype=torch.float64)
     sums = dict(recon_loss=0.0, feature_l1=0.0, mpjpe_mm=0.0, mpjpe_root_aligned_mm=0.0)
     frames, used, skipped = 0, 0, 0
     for motion_id in ids:
@@ -55,7 +52,7 @@ def evaluate(model: VQVAE, root: str | Path, split: str = "test", max_motions: i
         normalised = model.normalise(target)
         codes = model.encode(normalised)
         recon = model.decode(codes)
-        counts += torch.bincount(codes.flatten().cpu(), minlength=cfg.nb_code).double()
+        counts += torch.bincount(codes.flatten().cpu(), minlength=cfg.codebook_size).double()
         recon_raw = model.denormalise(recon)
         joints_true = features_to_joints(target[0].cpu(), spec=spec)
         joints_pred = features_to_joints(recon_raw[0].cpu(), spec=spec)
@@ -81,35 +78,3 @@ def evaluate(model: VQVAE, root: str | Path, split: str = "test", max_motions: i
         "codebook_usage": float((counts > 0).double().mean()),
         "perplexity": float(perplexity(counts)),
     }
-
-
-@torch.no_grad()
-def evaluator_metrics(model: VQVAE, evaluator, root: str | Path, split: str = "test",
-                      max_motions: int | None = None) -> dict:
-    """FID of reconstructions vs real motions and R-Precision/MM-Dist/Diversity of both (see the module doc)."""
-    from motiongpt.eval.evaluator import load_batch, open_split
-    from motiongpt.eval.metrics import R_PRECISION_BATCH, fid, matching_metrics
-    from motiongpt.eval.protocol import batch_captions, sample_diversity
-
-    model.require_statistics()
-    if evaluator.feature_dim != model.config.input_dim:
-        raise MotionGPTError(f"the evaluator expects {evaluator.feature_dim}-d features, the VQ-VAE writes "
-                             f"{model.config.input_dim}")
-    dataset = open_split(root, split, evaluator.feature_dim, random_crop=False)
-    dataset.samples = dataset.samples[:max_motions]
-    if len(dataset) < 2:
-        raise MotionGPTError(f"{Path(root) / f'{split}.txt'}: FID needs at least 2 captioned motions, "
-                             f"got {len(dataset)}")
-    batch = load_batch(dataset, np.random.default_rng(0).permutation(len(dataset)).tolist())
-    real, lengths = batch["features"], batch["lengths"]
-    recon = torch.zeros_like(real)
-    for i, n in enumerate(lengths.tolist()):
-        recon[i, :n] = torch.from_numpy(model.decode_codes(model.encode_motion(real[i, :n])))
-    real_emb = evaluator.embed_motion(real, lengths)
-    recon_emb = evaluator.embed_motion(recon, lengths)
-    text_emb = evaluator.embed_captions(batch_captions(batch)) if len(dataset) >= R_PRECISION_BATCH else None
-    out = {"motions": len(dataset), "fid": fid(real_emb, recon_emb)}
-    for name, emb in (("real", real_emb), ("recon", recon_emb)):
-        matching = matching_metrics(text_emb, emb) if text_emb is not None else {}
-        out[name] = {**matching, "diversity": sample_diversity(emb, 0)}
-    return out

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from motiongpt.errors import MotionGPTError
+from motiongpt.io import slug
 
 OUTPUT_FORMATS = ("npy", "gif", "mp4", "bvh")
 
@@ -102,11 +103,6 @@ def _texts(args: argparse.Namespace) -> list[str]:
             raise MotionGPTError(f"{args.from_file}: not found")
         texts += [line.strip() for line in args.from_file.read_text().splitlines() if line.strip()]
     return texts
-
-
-def slug(text: str, sep: str = "_", limit: int = 40) -> str:
-    """A file-name-safe form of a description: its lower-case ASCII letters and digits, words joined by `sep`."""
-    return sep.join(re.findall(r"[a-z0-9]+", text.lower()))[:limit].rstrip(sep) or "motion"
 
 
 def sample_dirs(out: Path, captions: list[str], num_samples: int) -> list[Path]:

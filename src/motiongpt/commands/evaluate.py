@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-from pathlib import Path
 
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import dir_hash, write_json
+from motiongpt.commands.options import chosen_evaluator, official_arguments
+from motiongpt.io import write_json
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TASK_ALIASES = {"t2m": "text", "initial": "init"}
@@ -97,52 +96,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     wording.set_defaults(func=_eval_wording)
 
 
-def official_arguments(parser: argparse.ArgumentParser, instead_of: str) -> None:
-    """--official/--glove/--meta, read by `load_evaluator`."""
-    parser.add_argument("--official", help=f"official text_mot_match/model/finest.tar instead of {instead_of}")
-    parser.add_argument("--glove", help="folder with our_vab_{data.npy,words.pkl,idx.pkl} (with --official)")
-    parser.add_argument("--meta", help="folder with the official evaluator's mean.npy/std.npy (with --official)")
-
-
-def _evaluator_files(args: argparse.Namespace) -> list[Path]:
-    if args.official:
-        return [Path(args.official), Path(args.meta), Path(args.glove)]
-    return [evaluator_dir(args.evaluator)]
-
-
-def evaluator_dir(name: str) -> Path:
-    """The dir of `--evaluator NAME`: a path, or `bundled` for the evaluator shipped with the package."""
-    from motiongpt.eval.evaluator import BUNDLED_EVALUATOR
-
-    return BUNDLED_EVALUATOR if name == "bundled" else Path(name)
-
-
-def load_evaluator(args: argparse.Namespace):
-    """The evaluator named by --evaluator/--model DIR, or by --official finest.tar --glove DIR --meta DIR."""
-    from motiongpt.eval.evaluator import TextMotionEvaluator
-    from motiongpt.eval.official import OfficialEvaluator
-
-    if bool(args.evaluator) == bool(args.official):
-        raise MotionGPTError("give exactly one evaluator: a trained evaluator dir, or --official finest.tar")
-    if args.official:
-        if not (args.glove and args.meta):
-            raise MotionGPTError("--official needs --glove DIR and --meta DIR")
-        return OfficialEvaluator.load(args.official, args.glove, args.meta)
-    return TextMotionEvaluator.from_pretrained(evaluator_dir(args.evaluator))
-
-
-def fingerprint(paths: list[Path]) -> str:
-    """sha256 over the bytes of files and folders (folders: every file, by relative name)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        if path.is_dir():
-            digest.update(dir_hash(path).encode())
-        elif path.is_file():
-            with open(path, "rb") as f:
-                digest.update(hashlib.file_digest(f, "sha256").digest())
-    return digest.hexdigest()
-
-
 def _train(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluator import TrainSettings, train
 
@@ -156,9 +109,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluator import open_split
+    from motiongpt.eval.evaluators import load_evaluator
     from motiongpt.eval.protocol import score_real_motions
 
-    evaluator = load_evaluator(args)
+    evaluator = load_evaluator(**chosen_evaluator(args))
     dataset = open_split(args.data, args.split, evaluator.feature_dim)
     results = score_real_motions(evaluator, dataset, repeats=args.repeats, seed=args.seed,
                                  mismatched=args.mismatched)
@@ -173,19 +127,9 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_identity(model: str | Path | None, data: str | Path, split: str, evaluator_files: list[Path]) -> dict:
-    """What evaluation results depend on besides the settings: stored in run.json, keys the real-embedding cache."""
-    from motiongpt.generation.pipeline import BUNDLED_MODEL
-
-    model = Path(model) if model is not None else BUNDLED_MODEL
-    split_file = Path(data) / f"{split}.txt"
-    return {"model": str(model.resolve()), "model_sha256": fingerprint([model]), "data": str(Path(data).resolve()),
-            "split": split, "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest(),
-            "evaluator": fingerprint(evaluator_files)}
-
-
 def _eval(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluator import open_split
+    from motiongpt.eval.evaluators import evaluator_files, load_evaluator, run_identity
     from motiongpt.eval.protocol import EvalSettings, evaluate_generation
     from motiongpt.eval.report import markdown, write_report
     from motiongpt.generation.pipeline import MotionGPT
@@ -197,11 +141,11 @@ def _eval(args: argparse.Namespace) -> int:
                             temperature=args.temperature, top_k=args.top_k or None,
                             constrained=not args.unconstrained)
     settings.check()
-    evaluator = load_evaluator(args)
+    evaluator = load_evaluator(**chosen_evaluator(args))
     dataset = open_split(args.data, args.split, evaluator.feature_dim)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = MotionGPT.from_pretrained(args.model, device=device, dtype=DTYPES.get(args.dtype))
-    identity = run_identity(args.model, args.data, args.split, _evaluator_files(args))
+    identity = run_identity(args.model, args.data, args.split, evaluator_files(**chosen_evaluator(args)))
     results = evaluate_generation(model, evaluator, dataset, args.out, settings, identity=identity,
                                   cache_dir=args.cache, progress=not args.quiet)
     json_path, md_path = write_report(args.out, results)
@@ -212,6 +156,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _eval_wording(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluator import TextMotionEvaluator
+    from motiongpt.eval.evaluators import evaluator_dir
     from motiongpt.eval.wording import load_heldout_wording, wording_retrieval
     from motiongpt.generation.pipeline import MotionGPT
 

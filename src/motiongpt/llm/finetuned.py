@@ -1,0 +1,52 @@
+"""A finetuned LLM dir, as `motiongpt finetune` writes it and generation reads it.
+
+    motiongpt.json   what the dir holds: kind (lora or full), base, answer format, codebook size, the VQ-VAE pin
+    adapter_*        the LoRA adapter (kind lora; the base lies at `base`, relative to the dir or absolute)
+    model.safetensors, config.json   the full weights (kind full)
+    tokenizer files  the base's tokenizer, with code tokens added for the vocab format
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from motiongpt.errors import MotionGPTError
+from motiongpt.io import read_json
+from motiongpt.llm.base import load_causal_lm, load_tokenizer
+
+META_NAME = "motiongpt.json"
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """Token ids of a prompt as training sees it: BOS (if the tokenizer has one) + prompt, no special tokens."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    return bos + tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+
+def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+                   merge: bool = False):
+    """(model, tokenizer, meta) of a finetuned dir: the full model, or its base with the LoRA adapter on top.
+
+    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper).
+    """
+    directory = Path(directory)
+    meta = read_json(directory / META_NAME)
+    tokenizer = load_tokenizer(directory)
+    kwargs = {"dtype": dtype or torch.float32}
+    if meta.get("kind") == "full":
+        model = load_causal_lm(directory, **kwargs)
+    elif meta.get("kind") == "lora":
+        from peft import PeftModel
+        base_dir = directory / meta["base"] if not Path(meta["base"]).is_absolute() else Path(meta["base"])
+        model = load_causal_lm(base_dir, **kwargs)
+        if model.get_input_embeddings().num_embeddings < len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # rows come from the adapter
+        model = PeftModel.from_pretrained(model, str(directory))
+        if merge:
+            model = model.merge_and_unload()
+    else:
+        raise MotionGPTError(f"{directory / META_NAME}: unknown kind {meta.get('kind')!r} (expected lora or full)")
+    model.config.use_cache = True
+    return model.to(device).eval(), tokenizer, meta
