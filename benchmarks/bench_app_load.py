@@ -35,7 +35,7 @@ from motiongpt.app.server import default_examples
 from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
 from motiongpt.llm.base import build_base
 from motiongpt.llm.formats import build_prompt
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.llm.tasks import Task
 from motiongpt.tokenizer import VQVAE, VQVAEConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,7 +46,7 @@ def standin_model(out: Path) -> Path:
     torch.manual_seed(0)
     vq = VQVAE(VQVAEConfig(), mean=np.zeros(263, np.float32), std=np.full(263, 0.1, np.float32))
     texts = [build_prompt(instruction, caption, None, "text") + " 12 345 67 8"
-             for caption in default_examples() for instruction in INSTRUCTIONS.values()]
+             for caption in default_examples() for instruction in (t.instruction for t in Task)]
     llm, tokenizer = build_base("small", texts, seed=0)
     MotionGPT(vq.eval(), llm, tokenizer, "text").save_pretrained(out)
     return out

@@ -21,7 +21,8 @@ from motiongpt.generation.constraints import Controls
 from motiongpt.generation.pipeline import GenerationSettings, MotionGPT
 from motiongpt.llm.formats import parse_codes
 from motiongpt.llm.instructions import load_instructions
-from motiongpt.llm.prompts import TASKS, split_input
+from motiongpt.llm.prompts import split_input
+from motiongpt.llm.tasks import Task
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -30,12 +31,12 @@ def record_controls(record: dict) -> tuple[str, Controls]:
     """The caption and the controls an instruction record asks for."""
     caption, control = split_input(record["input"])
     codes = parse_codes(control, "text", None) if control is not None else []
-    task = record["task"]
-    if task == "initial":
+    task = Task.parse(record["task"])
+    if task == Task.INIT:
         return caption, Controls(init=codes[0])
-    if task == "last":
+    if task == Task.LAST:
         return caption, Controls(last=codes[0])
-    if task == "key":
+    if task == Task.KEY:
         return caption, Controls(keys=tuple(codes))
     return caption, Controls()
 
@@ -70,7 +71,7 @@ def main() -> None:
     _, val, _ = load_instructions(args.instructions)
     rng = random.Random(args.seed)
     report = {"model": args.model, "format": model.fmt, "per_task": args.per_task, "tasks": {}}
-    for task in TASKS:
+    for task in Task:
         pool = [r for r in val if r["task"] == task]
         records = rng.sample(pool, min(args.per_task, len(pool)))
         report["tasks"][task] = {mode: measure(model, records, mode == "constrained", args.seed, args.batch)

@@ -27,7 +27,7 @@ from motiongpt.generation.pipeline import MotionGPT
 from motiongpt.io import write_json
 from motiongpt.llm.base import add_code_tokens, build_base
 from motiongpt.llm.formats import build_prompt, format_codes
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.llm.tasks import Task
 from motiongpt.tokenizer import VQVAE, preset_config
 
 CAPTIONS = ["a person walks forward.", "a man jumps up and down.", "someone waves with the right hand.",
@@ -44,8 +44,8 @@ CONFIGS = [("original: text, free, no cache", "text", False, False),
 def untrained(base: str, fmt: str, vq: VQVAE) -> MotionGPT:
     rng = np.random.default_rng(0)
     n = vq.config.codebook_size
-    texts = [build_prompt(INSTRUCTIONS[t], c, None if t == "t2m" else rng.integers(0, n, 3).tolist(), "text")
-             + format_codes(rng.integers(0, n, 49).tolist(), "text") for c in CAPTIONS for t in INSTRUCTIONS]
+    texts = [build_prompt(t.instruction, c, None if t == Task.TEXT else rng.integers(0, n, 3).tolist(), "text")
+             + format_codes(rng.integers(0, n, 49).tolist(), "text") for c in CAPTIONS for t in Task]
     llm, tokenizer = build_base(base, texts, seed=0)
     if fmt == "vocab":
         add_code_tokens(llm, tokenizer, n)

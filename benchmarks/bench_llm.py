@@ -23,7 +23,7 @@ from motiongpt.llm.finetune import FinetuneConfig, encode_records, finetune
 from motiongpt.llm.finetuned import load_finetuned
 from motiongpt.llm.formats import build_prompt, parse_codes
 from motiongpt.llm.instructions import build_instructions, save_instructions
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.llm.tasks import Task
 
 
 def with_codes(data: Path, work: Path, codebook: int) -> Path:
@@ -72,7 +72,7 @@ def main() -> None:
             epoch_tokens = sum(len(e.ids) for e in examples)
             # generation: one motion of median length, greedy, KV cache, batch 1
             model, tokenizer, _ = load_finetuned(out)
-            prompt = build_prompt(INSTRUCTIONS["t2m"], "a man takes a bow, looking energetic.", None, fmt)
+            prompt = build_prompt(Task.TEXT.instruction, "a man takes a bow, looking energetic.", None, fmt)
             ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
             n_new = int(np.median(answers))
             with torch.no_grad():

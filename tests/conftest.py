@@ -47,16 +47,16 @@ def tiny_motiongpt(fmt: str, codebook: int, captions: list[str], control: list[i
     from motiongpt.generation.pipeline import MotionGPT
     from motiongpt.llm.base import add_code_tokens, build_base
     from motiongpt.llm.formats import build_prompt, format_codes
-    from motiongpt.llm.prompts import INSTRUCTIONS
+    from motiongpt.llm.tasks import Task
     from motiongpt.tokenizer import VQVAE, VQVAEConfig
 
     torch.manual_seed(0)
     vq = VQVAE(VQVAEConfig(codebook_size=codebook, code_dim=16, width=24, depth=2),
                mean=np.zeros(263, np.float32), std=np.full(263, 0.1, np.float32))
     rng = np.random.default_rng(0)
-    texts = [build_prompt(INSTRUCTIONS[task], caption, None if task == "t2m" else control, "text") +
+    texts = [build_prompt(task.instruction, caption, None if task == Task.TEXT else control, "text") +
              format_codes(rng.integers(0, codebook, answer_codes).tolist(), "text")
-             for caption in captions for task in INSTRUCTIONS]
+             for caption in captions for task in Task]
     llm, tokenizer = build_base("tiny", texts, seed=0)
     if fmt == "vocab":
         add_code_tokens(llm, tokenizer, codebook)

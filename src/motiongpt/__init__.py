@@ -12,5 +12,6 @@ from motiongpt.lazy import lazy_exports
 __version__ = "0.2.0"
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "motiongpt.generation.pipeline": ["MotionGPT", "GenerationSettings", "GeneratedMotion"],
+    "motiongpt.generation.pipeline": ["MotionGPT", "GeneratedMotion"],
+    "motiongpt.generation.settings": ["GenerationSettings"],
 })

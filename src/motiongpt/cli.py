@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from motiongpt import __version__
 from motiongpt.errors import MotionGPTError
 
 # Each module exposes `register(subparsers)`; the handlers are set with `set_defaults(func=...)`.
@@ -23,6 +24,7 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motiongpt", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -230,11 +230,13 @@ def _eval(run: RecipeRun) -> dict:
     from motiongpt.eval.protocol import EvalSettings, evaluate_generation
     from motiongpt.eval.report import markdown, write_report
     from motiongpt.generation.pipeline import MotionGPT
+    from motiongpt.generation.settings import GenerationSettings
     from motiongpt.eval.tokenizer import evaluator_metrics
     from motiongpt.tokenizer.model import VQVAE
 
     s = dict(run.settings["eval"])
     split = s.pop("split")
+    s["generation"] = GenerationSettings().updated(**{k: s.pop(k) for k in list(s) if k in GenerationSettings.__dataclass_fields__})
     evaluator = TextMotionEvaluator.from_pretrained(run.evaluator)
     dataset = open_split(run.data, split, evaluator.feature_dim)
     identity = run_identity(run.model, run.data, split, [run.evaluator])

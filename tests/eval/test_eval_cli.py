@@ -87,7 +87,7 @@ def test_bad_inputs_are_one_line_errors(world, tmp_path, capsys):
     assert "empty.txt: no captioned motions" in error(args)
 
     assert "at least 32 motions" in error(eval_args(world, tmp_path / "c", "--limit", "8"))
-    assert "expected some of text,init,last,key" in error(eval_args(world, tmp_path / "d", "--tasks", "text,pose"))
+    assert "expected one of text,init,last,key" in error(eval_args(world, tmp_path / "d", "--tasks", "text,pose"))
 
     # The official evaluator, saved as finest.tar from a small instance, with one GloVe file missing.
     glove, meta = tmp_path / "glove", tmp_path / "meta"

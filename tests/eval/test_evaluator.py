@@ -111,7 +111,7 @@ def test_ctrl_c_checkpoints_and_resumes_exactly_and_changed_settings_are_refused
 def test_score_cli_real_and_mismatched_captions(dataset, tmp_path, capsys):
     train(dataset, tmp_path / "model", settings(40), TINY)
     out = tmp_path / "score.json"
-    args = ["evaluator", "score", "--data", str(dataset), "--model", str(tmp_path / "model"), "--repeats", "3"]
+    args = ["evaluator", "score", "--data", str(dataset), "--evaluator", str(tmp_path / "model"), "--repeats", "3"]
     assert main(args + ["--json", str(out)]) == 0
     real = json.loads(out.read_text())["metrics"]
     assert main(args + ["--json", str(out), "--mismatched"]) == 0
@@ -125,7 +125,7 @@ def test_feature_width_mismatch_and_empty_split_are_one_line_errors(dataset, tmp
     model = train(dataset, tmp_path / "model", settings(1), TINY)
     other = write_dataset(tmp_path / "wide", dim=DIM + 3)
     capsys.readouterr()
-    code = main(["evaluator", "score", "--data", str(other), "--model", str(tmp_path / "model")])
+    code = main(["evaluator", "score", "--data", str(other), "--evaluator", str(tmp_path / "model")])
     err = capsys.readouterr().err
     assert code == 2 and "features are 15-d, the evaluator expects 12" in err and err.count("\n") == 1
     with pytest.raises(MotionGPTError, match=r"expects \(B, T, 12\)"):

@@ -20,7 +20,8 @@ from motiongpt.eval.protocol import EvalSettings, _draw, evaluate_generation, su
 from motiongpt.generation.pipeline import MotionGPT
 from motiongpt.llm.base import build_base
 from motiongpt.llm.formats import build_prompt, format_codes
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.generation.settings import GenerationSettings
+from motiongpt.llm.tasks import Task
 from motiongpt.motion.features import joints_to_features
 from motiongpt.motion.skeleton import T2M
 from motiongpt.tokenizer import VQVAE, VQVAEConfig
@@ -29,7 +30,7 @@ CAPTIONS = ["a person walks forward.", "someone turns to the left while walking.
             "the person strolls ahead and sways."]
 TEST_MOTIONS = 36
 CODEBOOK = 64
-SMALL = dict(repeats=2, mm_texts=2, mm_samples=10, max_codes=6, batch_size=32)
+SMALL = dict(repeats=2, mm_texts=2, mm_samples=10, generation=GenerationSettings(max_codes=6), batch_size=32)
 
 
 def rest_pose() -> np.ndarray:
@@ -77,9 +78,9 @@ def tiny_model(data: Path) -> MotionGPT:
     torch.manual_seed(0)
     vq = VQVAE(VQVAEConfig(codebook_size=CODEBOOK, code_dim=16, width=24, depth=2), *layout.load_mean_std(data))
     rng = np.random.default_rng(0)
-    texts = [build_prompt(INSTRUCTIONS[task], caption, None if task == "t2m" else [5, 17], "text") +
+    texts = [build_prompt(task.instruction, caption, None if task == Task.TEXT else [5, 17], "text") +
              format_codes(rng.integers(0, CODEBOOK, 8).tolist(), "text")
-             for caption in CAPTIONS for task in INSTRUCTIONS]
+             for caption in CAPTIONS for task in Task]
     llm, tokenizer = build_base("tiny", texts, seed=0)
     return MotionGPT(vq.eval(), llm, tokenizer, "text")
 
@@ -184,7 +185,7 @@ def test_summarise_gives_mean_and_interval_over_repeats():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"tasks": ("text", "pose")}, "expected some of text,init,last,key"),
+    ({"tasks": ("text", "pose")}, "expected one of text,init,last,key"),
     ({"limit": 10}, "at least 32 motions"),
     ({"mm_samples": 5}, "at least 10 samples"),
     ({"repeats": 0}, "repeats 0: must be at least 1"),

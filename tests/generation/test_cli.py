@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from motiongpt.cli import main
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.llm.tasks import Task
 
 
 def test_writes_every_file(model_dir, tmp_path, capsys):
@@ -43,12 +43,12 @@ def test_several_texts_and_samples_get_their_own_dirs(model_dir, tmp_path):
 
 def test_one_text_with_samples_and_the_original_demo_form(model_dir, tmp_path):
     out = tmp_path / "demo"
-    assert main(["generate", "--prompt", INSTRUCTIONS["initial"], "--input",
+    assert main(["generate", "--prompt", Task.INIT.instruction, "--input",
                  "a person walks forward.<Motion Token>215</Motion Token>", "-o", str(out), "--model",
                  str(model_dir), "--num-samples", "2", "--max-codes", "3", "--formats", "npy"]) == 0
     for k in range(2):
         record = json.loads((out / f"sample_{k}" / "tokens.json").read_text())
-        assert record["codes"][0] == 215 and record["task"] == "initial"
+        assert record["codes"][0] == 215 and record["task"] == "init"
         assert record["caption"] == "a person walks forward."
 
 
@@ -72,9 +72,9 @@ def test_unconstrained_runs(model_dir, tmp_path):
     (["a man jumps.", "--formats", "npy,avi"], "--formats"),
     (["a man jumps.", "--temperature", "0"], "temperature"),
     (["--prompt", "Make a motion.", "--input", "a man jumps."], "not one of the original's instructions"),
-    (["--prompt", INSTRUCTIONS["initial"], "--input", "a man jumps.<Motion Token>315</Motion Token>"],
+    (["--prompt", Task.INIT.instruction, "--input", "a man jumps.<Motion Token>315</Motion Token>"],
      "outside the codebook"),
-    (["--prompt", INSTRUCTIONS["last"], "--input", "a man jumps."], "needs codes"),
+    (["--prompt", Task.LAST.instruction, "--input", "a man jumps."], "needs codes"),
 ])
 def test_invalid_input_gives_one_line_and_exit_2(model_dir, tmp_path, capsys, args, message):
     np.save(tmp_path / "bad.npy", np.zeros((10, 21, 3), np.float32))

@@ -115,7 +115,7 @@ def test_plan_forces_the_remaining_controls_at_the_end():
 
 
 def test_controls_min_codes_and_task():
-    assert Controls().min_codes() == 1 and Controls().task == "t2m"
+    assert Controls().min_codes() == 1 and Controls().task == "text"
     assert Controls(init=3, last=3).min_codes() == 1
     assert Controls(init=3, keys=(3, 5), last=5).min_codes() == 2
     assert Controls(init=3, keys=(5,), last=6).min_codes() == 3

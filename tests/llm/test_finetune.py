@@ -15,7 +15,7 @@ from motiongpt.llm.base import build_base
 from motiongpt.llm.finetune import FinetuneConfig, finetune
 from motiongpt.llm.finetuned import encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.llm.tasks import Task
 
 
 def quick(instructions_dir: Path, out: Path, **kw) -> FinetuneConfig:
@@ -112,7 +112,7 @@ def test_rerun_before_first_checkpoint_and_ctrl_c_resume_bit_identical(instructi
 @pytest.mark.parametrize("fmt", ["vocab", "text"])
 def test_saved_adapter_reloads_to_the_same_logits(instructions_dir, tmp_path, fmt):
     result = finetune(quick(instructions_dir, tmp_path / "run", format=fmt, steps=6))
-    prompt = build_prompt(INSTRUCTIONS["initial"], "a man jumps up and down happily.", [5], fmt)
+    prompt = build_prompt(Task.INIT.instruction, "a man jumps up and down happily.", [5], fmt)
     answer = "<motion_begin><motion_id_3><motion_id_9><motion_end>" if fmt == "vocab" else "3,9"
     ids = torch.tensor([encode_prompt(result.tokenizer, prompt) + result.tokenizer(answer, add_special_tokens=False)["input_ids"]])
     with torch.no_grad():

@@ -5,7 +5,7 @@ import pytest
 from motiongpt.llm.base import add_code_tokens, build_base
 from motiongpt.llm.formats import (MOTION_BEGIN, MOTION_END, build_prompt, format_codes, parse_codes,
                                    render_record)
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.llm.tasks import Task
 
 
 @pytest.mark.parametrize("fmt", ["text", "vocab"])
@@ -45,17 +45,17 @@ def test_vocab_parse_uses_begin_and_end():
 
 
 def test_vocab_record_rewrites_control_codes():
-    record = {"instruction": INSTRUCTIONS["key"], "input": "a man jumps.<Motion Token>3,40</Motion Token>",
+    record = {"instruction": Task.KEY.instruction, "input": "a man jumps.<Motion Token>3,40</Motion Token>",
               "output": "3,7,40"}
     prompt, answer = render_record(record, "vocab")
-    assert prompt == build_prompt(INSTRUCTIONS["key"], "a man jumps.", [3, 40], "vocab")
+    assert prompt == build_prompt(Task.KEY.instruction, "a man jumps.", [3, 40], "vocab")
     assert "<Motion Token><motion_id_3><motion_id_40></Motion Token>" in prompt
     assert answer == "<motion_begin><motion_id_3><motion_id_7><motion_id_40><motion_end>"
-    assert render_record(record, "text") == (build_prompt(INSTRUCTIONS["key"], "a man jumps.", [3, 40]), "3,7,40")
+    assert render_record(record, "text") == (build_prompt(Task.KEY.instruction, "a man jumps.", [3, 40]), "3,7,40")
 
 
 def test_tokenizer_splits_digits_and_vocab_is_shorter():
-    texts = [build_prompt(INSTRUCTIONS[t], c, [12, 345]) for t in INSTRUCTIONS
+    texts = [build_prompt(t.instruction, c, [12, 345]) for t in Task
              for c in ("a person walks forward.", "a man jumps.")] * 3
     model, tokenizer = build_base("tiny", texts)
     assert tokenizer.tokenize("315,7") == ["3", "1", "5", ",", "7"]

@@ -8,7 +8,8 @@ from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.formats import parse_codes
 from motiongpt.llm.instructions import build_instructions, read_records
-from motiongpt.llm.prompts import INSTRUCTIONS, TASKS, split_input
+from motiongpt.llm.prompts import split_input
+from motiongpt.llm.tasks import Task
 
 
 def test_four_tasks_per_caption(dataset, codebook):
@@ -21,14 +22,14 @@ def test_four_tasks_per_caption(dataset, codebook):
         assert set(record) == {"instruction", "input", "output", "id", "task"}
         codes = np.load(dataset / "VQVAE" / f"{record['id']}.npy").tolist()
         assert record["output"] == ",".join(map(str, codes))
-        assert record["instruction"] == INSTRUCTIONS[record["task"]]
+        assert record["instruction"] == Task.parse(record["task"]).instruction
         caption, control = split_input(record["input"])
         assert caption in [c.text for c in load_captions(dataset, record["id"])]
-        if record["task"] == "t2m":
+        if record["task"] == "text":
             assert control is None
         else:
             given = parse_codes(control, "text", None)
-            if record["task"] == "initial":
+            if record["task"] == "init":
                 assert given == codes[:1]
             elif record["task"] == "last":
                 assert given == codes[-1:]
@@ -41,7 +42,7 @@ def test_four_tasks_per_caption(dataset, codebook):
 def test_one_caption_and_seeding(dataset, codebook):
     one = build_instructions(dataset, one_caption=True, seed=3, codebook_size=codebook)
     assert len(one["train"]) == 4 * len(split_ids(dataset, "train"))
-    assert [r["task"] for r in one["train"][:4]] == list(TASKS)
+    assert [r["task"] for r in one["train"][:4]] == [t.value for t in Task]
     assert one == build_instructions(dataset, one_caption=True, seed=3, codebook_size=codebook)
     other = build_instructions(dataset, one_caption=True, seed=4, codebook_size=codebook)
     assert other != one

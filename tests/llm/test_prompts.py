@@ -1,4 +1,5 @@
-from motiongpt.llm.prompts import (INSTRUCTIONS, PROMPT_NO_INPUT, PROMPT_WITH_INPUT, TASKS, format_input,
+from motiongpt.llm.tasks import Task
+from motiongpt.llm.prompts import (PROMPT_NO_INPUT, PROMPT_WITH_INPUT, format_input,
                                    format_prompt, split_input, text_codes)
 
 # The reference strings of the original (scripts/generate_dataset.py and the alpaca-lora template).
@@ -18,7 +19,7 @@ REF_INSTRUCTIONS = [
 def test_templates_and_instructions_are_byte_equal_to_the_original():
     assert PROMPT_WITH_INPUT.encode() == REF_WITH_INPUT.encode()
     assert PROMPT_NO_INPUT.encode() == REF_NO_INPUT.encode()
-    assert [INSTRUCTIONS[t].encode() for t in TASKS] == [s.encode() for s in REF_INSTRUCTIONS]
+    assert [t.instruction.encode() for t in Task] == [s.encode() for s in REF_INSTRUCTIONS]
 
 
 def test_full_prompt_and_motion_token_input():

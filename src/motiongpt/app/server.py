@@ -59,12 +59,13 @@ from motiongpt.export.bvh import save_bvh
 from motiongpt.export.render import render_gif, render_mp4
 from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
 from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
+from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, write_json
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 EXAMPLES_NAME = "examples.txt"  # optional, in a model dir: one example description per line
 MAX_SAMPLES = 8
-MAX_CODES = 49
+MAX_CODES = GenerationSettings().max_codes  # the longest motion a request may ask for
 MAX_UPLOAD_BYTES = 64 * 2**20
 # download name -> (suffix of the saved file, media type)
 RESULT_FILES = {
@@ -225,8 +226,12 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
     if text is None:
         raise MotionGPTError("description is empty: type what the person should do, e.g. 'a person walks forward.'")
     key_text = _field(form, "key_tokens")
-    top_k = _int_field(form, "top_k", "top-k", 0)
-    temperature = _float_field(form, "temperature", "temperature")
+    given = {"max_codes": _int_field(form, "max_codes", "max codes", 1, MAX_CODES),
+             "temperature": _float_field(form, "temperature", "temperature"),
+             "top_k": _int_field(form, "top_k", "top-k", 0)}
+    changes = {name: value for name, value in given.items() if value is not None}
+    if "top_k" in changes:
+        changes["top_k"] = changes["top_k"] or None  # 0 turns top-k off
     return {
         "texts": [text],
         "num_samples": _int_field(form, "num_samples", "number of samples", 1, MAX_SAMPLES) or 1,
@@ -236,9 +241,7 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
         "key_tokens": None if key_text is None else parse_code_list(key_text, "key tokens"),
         "init_pose": _pose(form, uploads, "init", model),
         "last_pose": _pose(form, uploads, "last", model),
-        "max_codes": _int_field(form, "max_codes", "max codes", 1, MAX_CODES) or MAX_CODES,
-        "temperature": 0.8 if temperature is None else temperature,
-        "top_k": 200 if top_k is None else (top_k or None),
+        "settings": GenerationSettings().updated(**changes),
     }
 
 

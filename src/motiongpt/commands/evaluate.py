@@ -7,12 +7,12 @@ import argparse
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.commands.options import chosen_evaluator, official_arguments
+from motiongpt.llm.tasks import Task
+from motiongpt.commands.options import (add_device_option, add_sampling_options, chosen_evaluator, device_of,
+                                       official_arguments, sampling_settings)
 from motiongpt.io import write_json
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-TASK_ALIASES = {"t2m": "text", "initial": "init"}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("evaluator", help="train the text-motion evaluator, or score real motions with it")
@@ -34,11 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     score = commands.add_parser("score", help="R-Precision, MM-Dist and Diversity of the real motions of a split")
     score.add_argument("--data", required=True, help="dataset folder in HumanML3D layout")
-    score.add_argument("--split", default="test")
-    score.add_argument("--model", dest="evaluator", help="trained evaluator dir (from `motiongpt evaluator train`)")
-    official_arguments(score, "--model")
-    score.add_argument("--repeats", type=int, default=20)
-    score.add_argument("--seed", type=int, default=0)
+    score.add_argument("--split", default="test", help="dataset split to score (default: %(default)s)")
+    score.add_argument("--evaluator", help="trained evaluator dir (from `motiongpt evaluator train`), or `bundled`")
+    official_arguments(score, "--evaluator")
+    score.add_argument("--repeats", type=int, default=20, help="repeats with fresh crops and batches (default: %(default)s)")
+    score.add_argument("--seed", type=int, default=0, help="seed of the crops and batches (default: %(default)s)")
     score.add_argument("--mismatched", action="store_true",
                        help="pair every motion with another motion's caption (top-k must fall to chance)")
     score.add_argument("--json", help="also write the results to this JSON file")
@@ -55,26 +55,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--evaluator", help="trained evaluator dir (from `motiongpt evaluator train`), or `bundled`: "
                                         "the Bandai evaluator shipped with the bundled model")
     official_arguments(ev, "--evaluator")
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--split", default="test", help="dataset split to evaluate on (default: %(default)s)")
     ev.add_argument("--out", required=True, help="output dir; rerun the same command to resume")
-    ev.add_argument("--repeats", type=int, default=20)
-    ev.add_argument("--tasks", default="text,init,last,key",
-                    help="comma-separated among text,init,last,key (default: all)")
+    ev.add_argument("--repeats", type=int, default=20, help="repeats of the protocol (default: %(default)s, as the field)")
+    ev.add_argument("--tasks", default=",".join(t.value for t in Task),
+                    help="comma-separated among %(default)s (default: all)")
     ev.add_argument("--mm-samples", type=int, default=30, help="generations per text for MultiModality (30)")
     ev.add_argument("--mm-texts", type=int, default=100, help="texts for MultiModality (100, as the original)")
     ev.add_argument("--no-mm", action="store_true", help="skip MultiModality")
     ev.add_argument("--mm-per-repeat", action="store_true",
                     help="compute MultiModality in every repeat (default: once, with the run's seed)")
     ev.add_argument("--limit", type=int, help="only the split's first N captioned motions (at least 32)")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=0, help="seed of the draws and of generation (default: %(default)s)")
     ev.add_argument("--batch-size", type=int, default=32, help="rows generated together (default: 32)")
-    ev.add_argument("--max-codes", type=int, default=49, help="at most this many codes (default: 49 = 196 frames)")
-    ev.add_argument("--temperature", type=float, default=0.8, help="default: 0.8 (the original's)")
-    ev.add_argument("--top-k", type=int, default=200, help="default: 200 (the original's); 0 turns it off")
-    ev.add_argument("--unconstrained", action="store_true",
-                    help="sample freely and parse as the original's evaluation (controls may be missed)")
+    add_sampling_options(ev)
     ev.add_argument("--cache", help="real-embedding cache dir (default: OUT/cache)")
-    ev.add_argument("--device", default=None, help="torch device for the model (default: cuda when available)")
+    add_device_option(ev)
     ev.add_argument("--dtype", choices=sorted(DTYPES), help="LLM weights dtype (default: as saved)")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_eval)
@@ -89,8 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     wording.add_argument("--evaluator", default="bundled", help="trained evaluator dir, or `bundled` (default)")
     wording.add_argument("--wording", help="a `description<TAB>content` file instead of the held-out set")
     wording.add_argument("--samples", type=int, default=3, help="generations per description (default: 3)")
-    wording.add_argument("--seed", type=int, default=0)
-    wording.add_argument("--batch-size", type=int, default=32)
+    wording.add_argument("--seed", type=int, default=0, help="generation seed (default: %(default)s)")
+    wording.add_argument("--batch-size", type=int, default=32, help="rows generated together (default: %(default)s)")
     wording.add_argument("--json", help="write the results (with every miss) to this JSON file")
     wording.add_argument("--quiet", action="store_true", help="no progress bars")
     wording.set_defaults(func=_eval_wording)
@@ -134,17 +130,15 @@ def _eval(args: argparse.Namespace) -> int:
     from motiongpt.eval.report import markdown, write_report
     from motiongpt.generation.pipeline import MotionGPT
 
-    tasks = tuple(TASK_ALIASES.get(t.strip(), t.strip()) for t in args.tasks.split(",") if t.strip())
+    tasks = tuple(Task.parse(t) for t in args.tasks.split(",") if t.strip())
     settings = EvalSettings(tasks=tasks, repeats=args.repeats, seed=args.seed, limit=args.limit,
                             mm_texts=args.mm_texts, mm_samples=0 if args.no_mm else args.mm_samples,
-                            mm_per_repeat=args.mm_per_repeat, batch_size=args.batch_size, max_codes=args.max_codes,
-                            temperature=args.temperature, top_k=args.top_k or None,
-                            constrained=not args.unconstrained)
+                            mm_per_repeat=args.mm_per_repeat, batch_size=args.batch_size,
+                            generation=sampling_settings(args))
     settings.check()
     evaluator = load_evaluator(**chosen_evaluator(args))
     dataset = open_split(args.data, args.split, evaluator.feature_dim)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = MotionGPT.from_pretrained(args.model, device=device, dtype=DTYPES.get(args.dtype))
+    model = MotionGPT.from_pretrained(args.model, device=device_of(args), dtype=DTYPES.get(args.dtype))
     identity = run_identity(args.model, args.data, args.split, evaluator_files(**chosen_evaluator(args)))
     results = evaluate_generation(model, evaluator, dataset, args.out, settings, identity=identity,
                                   cache_dir=args.cache, progress=not args.quiet)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.export.bvh import save_bvh
-from motiongpt.export.render import FORMATS, load_joints, render_grid, spec_for_joints
+from motiongpt.export.render import FORMATS, checked_skeleton, load_joints, render_grid
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "stick-figure videos. Several paths are drawn side by side, each titled by its file name.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".npy joints or features")
-    parser.add_argument("-o", "--output", type=Path, default=None,
+    parser.add_argument("-o", "--out", type=Path, default=None,
                         help="output file (its .gif/.mp4 suffix is replaced per format); default: beside the "
                              "first input, named after the input(s)")
     parser.add_argument("--fps", type=float, default=None,
@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _output_base(args: argparse.Namespace) -> Path:
-    if args.output is not None:
-        out = args.output
+    if args.out is not None:
+        out = args.out
         return out.with_suffix("") if out.suffix.lower().lstrip(".") in FORMATS else out
     stems = [p.stem for p in args.paths]
     name = stems[0] if len(stems) == 1 else "_vs_".join(stems[:3]) + ("_etc" if len(stems) > 3 else "")
@@ -58,7 +58,7 @@ def run_render(args: argparse.Namespace) -> int:
         titles = [p.stem for p in args.paths]
     else:
         titles = None
-    fps = args.fps if args.fps is not None else spec_for_joints(motions[0], str(args.paths[0])).fps
+    fps = args.fps if args.fps is not None else checked_skeleton(motions[0], str(args.paths[0])).fps
     if "bvh" in formats:
         for path, joints in zip(args.paths, motions):
             if joints.shape[1] != 22:

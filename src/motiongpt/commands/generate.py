@@ -6,6 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
+from motiongpt.commands.options import add_device_option, add_sampling_options, device_of, sampling_settings
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import slug
 
@@ -37,13 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="sample j (over descriptions, then samples) uses SEED + j (default: random, recorded "
                              "in tokens.json)")
-    parser.add_argument("--temperature", type=float, default=0.8, help="default: 0.8 (the original's)")
-    parser.add_argument("--top-k", type=int, default=200, help="default: 200 (the original's); 0 turns it off")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: off)")
-    parser.add_argument("--max-codes", type=int, default=49, help="at most this many codes, 4 frames each "
-                                                                   "(default: 49 = 196 frames)")
-    parser.add_argument("--unconstrained", action="store_true",
-                        help="sample freely and parse as the original (no guarantee that the answer is codes)")
+    add_sampling_options(parser)
     parser.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
     parser.add_argument("--no-match", action="store_true",
                         help="give the LLM the description as written, not the nearest training caption (for "
@@ -52,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--formats", default=",".join(OUTPUT_FORMATS),
                         help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: all); tokens.json is "
                              "always written")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    add_device_option(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output dirs")
     parser.set_defaults(func=run_generate)
 
@@ -63,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     asm.add_argument("--vq", required=True, type=Path, help="VQ-VAE model dir")
     asm.add_argument("--llm", required=True, type=Path, help="finetuned LLM dir")
     asm.add_argument("-o", "--out", required=True, type=Path, help="model dir to write")
-    asm.add_argument("--overwrite", action="store_true")
+    asm.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     asm.add_argument("--captions", type=Path, metavar="DATA",
                      help="dataset the LLM was finetuned on: its train captions become the caption matcher")
     asm.add_argument("--half", action="store_true",
@@ -74,26 +69,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _demo_controls(args: argparse.Namespace) -> tuple[str, dict]:
     """The original demo's --prompt/--input: (caption, control keyword arguments)."""
     from motiongpt.generation.controls import parse_code_list
-    from motiongpt.llm.prompts import INSTRUCTIONS, split_input
+    from motiongpt.llm.prompts import split_input
+    from motiongpt.llm.tasks import Task
 
     if args.prompt is None or args.input is None:
         raise MotionGPTError("--prompt and --input go together (the original demo's form)")
-    task = next((t for t, text in INSTRUCTIONS.items() if text == args.prompt.strip()), None)
+    task = Task.from_instruction(args.prompt)
     if task is None:
         raise MotionGPTError(f"--prompt {args.prompt!r}: not one of the original's instructions: "
-                             + " | ".join(INSTRUCTIONS.values()))
+                             + " | ".join(t.instruction for t in Task))
     caption, control = split_input(args.input)
-    if (control is None) != (task == "t2m"):
+    if (control is None) != (task == Task.TEXT):
         raise MotionGPTError(f"--input {args.input!r}: the {task} instruction "
-                             + ("takes no <Motion Token> codes" if task == "t2m" else
+                             + ("takes no <Motion Token> codes" if task == Task.TEXT else
                                 "needs codes in <Motion Token>...</Motion Token>"))
-    if task == "t2m":
+    if task == Task.TEXT:
         return caption, {}
     codes = parse_code_list(control, "--input codes")
-    if task in ("initial", "last") and len(codes) != 1:
+    if task in (Task.INIT, Task.LAST) and len(codes) != 1:
         raise MotionGPTError(f"--input {args.input!r}: the {task} instruction takes one code, got {len(codes)}")
-    key = {"initial": "init_token", "last": "last_token"}.get(task, "key_tokens")
-    return caption, {key: codes[0] if task != "key" else codes}
+    key = {Task.INIT: "init_token", Task.LAST: "last_token"}.get(task, "key_tokens")
+    return caption, {key: codes[0] if task != Task.KEY else codes}
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
@@ -119,7 +115,7 @@ def sample_dirs(out: Path, captions: list[str], num_samples: int) -> list[Path]:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from motiongpt.generation.pipeline import GenerationSettings, MotionGPT
+    from motiongpt.generation.pipeline import MotionGPT
 
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     if not formats or any(f not in OUTPUT_FORMATS for f in formats):
@@ -147,25 +143,19 @@ def run_generate(args: argparse.Namespace) -> int:
         texts = [caption]
     if not texts:
         raise MotionGPTError("no description given (TEXT, --from-file or --prompt/--input)")
-    settings = GenerationSettings(args.temperature, args.top_k or None, args.top_p, args.max_codes,
-                                  not args.unconstrained, not args.no_cache)
-    settings.check()
+    settings = sampling_settings(args, use_cache=not args.no_cache)
     directories = sample_dirs(args.out, [text.strip() for text in texts], args.num_samples)
     if not args.overwrite:
         for directory in directories:
             if directory.is_dir() and any(directory.iterdir()):
                 raise MotionGPTError(f"{directory}: already exists and is not empty (pass --overwrite to replace it)")
 
-    import torch
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # weight-loading bars would bury the one-line messages
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = MotionGPT.from_pretrained(args.model, device=device)
+    model = MotionGPT.from_pretrained(args.model, device=device_of(args))
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
-                             temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
-                             max_codes=settings.max_codes, constrained=settings.constrained,
-                             use_cache=settings.use_cache, match_captions=not args.no_match, **controls)
+                             settings=settings, match_captions=not args.no_match, **controls)
     for result, directory in zip(results, directories):
         write_sample(result, directory, formats, args.overwrite)
         note = " (nothing parsed: the original's fallback)" if result.fallback else ""

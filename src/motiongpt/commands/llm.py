@@ -16,11 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--out", required=True, help="output dir for train/val records and info.json")
     build.add_argument("--one-caption", action="store_true",
                        help="one random caption per motion, as the original (default: every caption)")
-    build.add_argument("--seed", type=int, default=1337)
+    build.add_argument("--seed", type=int, default=1337,
+                       help="seed of the caption and key-token draws (default: %(default)s)")
     build.add_argument("--codebook-size", type=int, help="number of VQ codes, to validate the codes")
     build.add_argument("--vq", help="VQ model dir; its config gives the codebook size")
     build.add_argument("--json", action="store_true", help="write train.json/val.json lists instead of JSON Lines")
-    build.add_argument("--overwrite", action="store_true")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     build.set_defaults(func=run_instructions_build)
 
     ft = sub.add_parser("finetune", help="finetune a causal LM on instruction data (LoRA or full)")

@@ -15,3 +15,38 @@ def official_arguments(parser: argparse.ArgumentParser, instead_of: str) -> None
 def chosen_evaluator(args: argparse.Namespace) -> dict:
     """The keyword arguments of `motiongpt.eval.evaluators.load_evaluator` that a command line chose."""
     return {"evaluator": args.evaluator, "official": args.official, "glove": args.glove, "meta": args.meta}
+
+
+def add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    """--temperature/--top-k/--top-p/--max-codes/--unconstrained, with `GenerationSettings`' defaults."""
+    from motiongpt.generation.settings import GenerationSettings
+
+    default = GenerationSettings()
+    parser.add_argument("--temperature", type=float, default=default.temperature,
+                        help="sampling temperature (default: %(default)s, the original's)")
+    parser.add_argument("--top-k", type=int, default=default.top_k,
+                        help="sample among the K likeliest tokens; 0 turns it off (default: %(default)s)")
+    parser.add_argument("--top-p", type=float, default=default.top_p, help="nucleus sampling (default: off)")
+    parser.add_argument("--max-codes", type=int, default=default.max_codes,
+                        help="at most this many codes, 4 frames each (default: %(default)s = 196 frames)")
+    parser.add_argument("--unconstrained", action="store_true",
+                        help="sample freely and parse as the original (controls may be missed, the answer may not "
+                             "be codes)")
+
+
+def sampling_settings(args: argparse.Namespace, **changes: object):
+    """The checked `GenerationSettings` of the sampling options."""
+    from motiongpt.generation.settings import GenerationSettings
+
+    return GenerationSettings().updated(temperature=args.temperature, top_k=args.top_k or None, top_p=args.top_p,
+                                        max_codes=args.max_codes, constrained=not args.unconstrained, **changes)
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+
+
+def device_of(args: argparse.Namespace) -> str:
+    import torch
+
+    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder holding Bandai-Namco-Research-Motiondataset-1 and -2")
     p.add_argument("--out", required=True, help="folder for every step's output")
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                   help="cpu: about 3.5 h on a 2-core CPU (default); tiny: a few steps, for tests")
+                   help="cpu: about 1 h 45 min on a 2-core CPU (default); tiny: a few steps, for tests")
     p.add_argument("--until", choices=STEPS, help="stop after this step")
     p.add_argument("--steps", action="append", metavar="STEP=N",
                    help=f"training steps of one of {', '.join(TRAINED_STEPS)} (repeat for several)")

@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "encode":
             p.add_argument("--quiet", action="store_true", help="no progress bar")
         else:
-            p.add_argument("--split", default="test", choices=["train", "val", "test"])
+            p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                           help="dataset split to reconstruct (default: %(default)s)")
             p.add_argument("--out", help="also write the JSON here")
             p.add_argument("--evaluator", help="text-motion evaluator dir: adds FID, R-Precision, MM-Dist and "
                            "Diversity of reconstructions vs real motions")

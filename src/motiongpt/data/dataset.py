@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from motiongpt.data.layout import Caption, load_captions, load_features, load_joints, load_mean_std, split_ids
+from motiongpt.data.layout import (MAX_FRAMES, UNIT_LENGTH, Caption, load_captions, load_features, load_joints,
+                                  load_mean_std, split_ids)
 from motiongpt.errors import MotionGPTError
 from motiongpt.motion import skeleton
 
@@ -28,9 +29,9 @@ class LengthLimits:
 
     fps: float = 20.0
     min_len: int = 40
-    max_len: int = 196
+    max_len: int = MAX_FRAMES
     drop_len: int = 200  # motions of this many frames or more are skipped, as the original loader did
-    unit_length: int = 4
+    unit_length: int = UNIT_LENGTH
 
 
 HUMANML3D = LengthLimits()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from motiongpt.data.bvh import read_bvh, resample
 from motiongpt.data.captions import make_caption, mirror_caption
-from motiongpt.data.layout import SPLITS, Caption, format_caption_line
+from motiongpt.data.layout import MAX_FRAMES, SPLITS, Caption, format_caption_line
 from motiongpt.data.rigmap import RigMap, builtin_map, detect_map
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory, write_json
@@ -33,7 +33,6 @@ from motiongpt.motion.features import feature_slices, features_to_joints, joints
 
 FPS = 20.0
 MIN_FRAMES = 40
-MAX_FRAMES = 196
 WINDOW_STRIDE = 98
 SPLIT_FRACTIONS = {"train": 0.80, "val": 0.05, "test": 0.15}
 # HumanML3D averages the std within these groups, so no single dimension dominates after normalisation.

@@ -21,6 +21,9 @@ from motiongpt.io import load_npy
 SPLITS = ("train", "val", "test")
 
 
+MAX_FRAMES = 196  # HumanML3D's longest motion (frames at 20 fps); the original never generates longer
+UNIT_LENGTH = 4  # frames per unit: one VQ code of the paper's VQ-VAE, one step of the evaluator's movement encoder
+
 @dataclass(frozen=True)
 class Caption:
     text: str

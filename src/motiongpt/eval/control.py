@@ -31,13 +31,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from motiongpt.data.layout import UNIT_LENGTH
 from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import Controls
+from motiongpt.llm.tasks import CONTROL_TASKS, Task
 from motiongpt.motion.features import feature_slices
 from motiongpt.motion.skeleton import get_spec
 
-FRAMES_PER_CODE = 4  # default k: the paper's VQ-VAE (two stride-2 stages); pass the model's own
-CONTROL_TASKS = ("init", "last", "key")
 KEY_TOKENS = (3, 5)  # inclusive range of key tokens per motion, as the original instruction build
 METRICS = ("satisfied", "recon", "vel")
 
@@ -46,11 +46,11 @@ def control_positions(task: str, num_codes: int, rng: np.random.Generator) -> li
     """Code positions whose tokens become the controls of `task` for a motion of `num_codes` codes."""
     if num_codes < 1:
         raise MotionGPTError(f"a motion of {num_codes} codes has no control token")
-    if task == "init":
+    if task == Task.INIT:
         return [0]
-    if task == "last":
+    if task == Task.LAST:
         return [num_codes - 1]
-    if task == "key":
+    if task == Task.KEY:
         count = min(int(rng.integers(KEY_TOKENS[0], KEY_TOKENS[1] + 1)), num_codes)
         return sorted(rng.choice(num_codes, count, replace=False).tolist())
     raise MotionGPTError(f"control task {task!r}: expected one of {', '.join(CONTROL_TASKS)}")
@@ -59,9 +59,9 @@ def control_positions(task: str, num_codes: int, rng: np.random.Generator) -> li
 def task_controls(task: str, codes: Sequence[int], positions: Sequence[int]) -> Controls:
     """The `Controls` the generator is given: the real codes at `positions`."""
     picked = tuple(int(codes[p]) for p in positions)
-    if task == "init":
+    if task == Task.INIT:
         return Controls(init=picked[0])
-    if task == "last":
+    if task == Task.LAST:
         return Controls(last=picked[-1])
     return Controls(keys=picked)
 
@@ -88,18 +88,18 @@ def pose_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def matched_windows(task: str, generated: np.ndarray, real: np.ndarray, positions: Sequence[int], *,
-                    frames_per_code: int = FRAMES_PER_CODE) -> list[tuple[int, int]]:
+                    frames_per_code: int = UNIT_LENGTH) -> list[tuple[int, int]]:
     """(generated window, real window) pairs for the control tokens at real code `positions`."""
     k = frames_per_code
     n_gen = len(generated) // k
     if n_gen < 1 or len(real) < k * (max(positions) + 1):
         raise MotionGPTError(f"motions of {len(generated)} generated / {len(real)} real frames are too short for "
                              f"control positions {list(positions)}")
-    if task == "init":
+    if task == Task.INIT:
         return [(0, positions[0])]
-    if task == "last":
+    if task == Task.LAST:
         return [(n_gen - 1, positions[-1])]
-    if task != "key":
+    if task != Task.KEY:
         raise MotionGPTError(f"control task {task!r}: expected one of {', '.join(CONTROL_TASKS)}")
     windows = generated[: n_gen * k].reshape(n_gen, k, *generated.shape[1:])
     pairs = []
@@ -122,7 +122,7 @@ def _edge_jumps(generated: np.ndarray, real: np.ndarray, q: int, p: int, fps: fl
 
 def control_metrics(task: str, generated_codes: Sequence[int], generated: np.ndarray, real_codes: Sequence[int],
                     real: np.ndarray, positions: Sequence[int], fps: float, *,
-                    frames_per_code: int = FRAMES_PER_CODE) -> dict[str, float]:
+                    frames_per_code: int = UNIT_LENGTH) -> dict[str, float]:
     """satisfied, recon (m) and vel (m/s) of one generated motion; `generated`/`real` are local joints."""
     k = frames_per_code
     controls = task_controls(task, real_codes, positions)

@@ -24,7 +24,8 @@ from motiongpt.data import layout
 from motiongpt.data.dataset import TextMotionDataset, collate
 from motiongpt.errors import MotionGPTError
 from motiongpt.eval.metrics import R_PRECISION_BATCH, matching_metrics
-from motiongpt.eval.official import (UNIT_LENGTH, MotionEncoderBiGRUCo, MovementConvEncoder, masked_normalise,
+from motiongpt.data.layout import UNIT_LENGTH
+from motiongpt.eval.official import (MotionEncoderBiGRUCo, MovementConvEncoder, masked_normalise,
                                      motion_batch)
 from motiongpt.io import (StopRequest, check_resume, load_model_dir, rng_state, save_model_dir, save_torch,
                           set_rng_state, write_json)

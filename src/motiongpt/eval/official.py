@@ -24,10 +24,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from motiongpt.data.layout import Caption
+from motiongpt.data.layout import UNIT_LENGTH, Caption
 from motiongpt.errors import MotionGPTError
 
-UNIT_LENGTH = 4  # frames per movement step (two stride-2 convolutions)
 MAX_TEXT_LEN = 20  # words kept per caption, before sos/eos
 CONTACT_DIMS = 4  # trailing foot-contact channels the evaluator ignores
 CHECKPOINT_KEYS = ("movement_encoder", "text_encoder", "motion_encoder")

@@ -37,19 +37,19 @@ import torch
 from tqdm.auto import tqdm
 
 from motiongpt.data.dataset import TextMotionDataset
-from motiongpt.data.layout import Caption
+from motiongpt.data.layout import MAX_FRAMES, Caption
 from motiongpt.errors import MotionGPTError
-from motiongpt.eval.control import CONTROL_TASKS, control_metrics, control_positions, local_joints, mean_metrics, \
+from motiongpt.eval.control import control_metrics, control_positions, local_joints, mean_metrics, \
     task_controls
 from motiongpt.eval.evaluator import load_batch
 from motiongpt.eval.metrics import (DIVERSITY_TIMES, DIVERSITY_TIMES_SMALL, MULTIMODALITY_TIMES, R_PRECISION_BATCH,
                                     REPEATS, diversity, fid, matching_metrics, mean_confidence, multimodality,
                                     repeat)
 from motiongpt.generation.constraints import Controls
+from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import atomic_path, read_json, write_json
+from motiongpt.llm.tasks import CONTROL_TASKS, Task
 
-TASKS = ("text", "init", "last", "key")
-MAX_FRAMES = 196  # generated motions are cut here before embedding, as the original evaluation does
 RUN_NAME = "run.json"
 REPEATS_DIR = "repeats"
 
@@ -104,7 +104,7 @@ def score_real_motions(evaluator: Evaluator, dataset: TextMotionDataset, repeats
 
 @dataclass(frozen=True)
 class EvalSettings:
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[Task, ...] = tuple(Task)
     repeats: int = REPEATS
     seed: int = 0
     limit: int | None = None  # only the split's first N captioned motions
@@ -112,16 +112,16 @@ class EvalSettings:
     mm_samples: int = 30  # 0: no MultiModality
     mm_per_repeat: bool = False
     batch_size: int = 32
-    max_codes: int = 49
-    temperature: float = 0.8
-    top_k: int | None = 200
-    constrained: bool = True
+    generation: GenerationSettings = GenerationSettings()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(Task.parse(task) for task in self.tasks))
 
     def check(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown or not self.tasks:
-            raise MotionGPTError(f"tasks {','.join(self.tasks)!r}: expected some of {','.join(TASKS)}")
-        for name in ("repeats", "batch_size", "max_codes"):
+        if not self.tasks:
+            raise MotionGPTError(f"no task given; expected some of {','.join(t.value for t in Task)}")
+        self.generation.check()
+        for name in ("repeats", "batch_size"):
             if getattr(self, name) < 1:
                 raise MotionGPTError(f"{name.replace('_', ' ')} {getattr(self, name)}: must be at least 1")
         if self.limit is not None and self.limit < R_PRECISION_BATCH:
@@ -133,7 +133,7 @@ class EvalSettings:
     def fingerprint(self) -> dict:
         """The settings a finished repeat depends on (not how many repeats or which tasks)."""
         keep = ("seed", "limit", "max_codes", "temperature", "top_k", "constrained", "mm_per_repeat")
-        return {k: v for k, v in asdict(self).items() if k in keep}
+        return {k: v for k, v in {**asdict(self), **asdict(self.generation)}.items() if k in keep}
 
 
 @dataclass
@@ -167,7 +167,7 @@ def _draw(dataset: TextMotionDataset, indices: Sequence[int], epoch: int, model,
 
 
 def _row_controls(task: str, draw: Draw, i: int) -> Controls:
-    return Controls() if task == "text" else task_controls(task, draw.codes[i], draw.positions[task][i])
+    return Controls() if task == Task.TEXT else task_controls(task, draw.codes[i], draw.positions[task][i])
 
 
 def embed_features(evaluator: Evaluator, features: Sequence[np.ndarray]) -> np.ndarray:
@@ -191,12 +191,8 @@ class _Run:
 
     def __init__(self, model, evaluator: Evaluator, dataset: TextMotionDataset, settings: EvalSettings,
                  progress: bool):
-        from motiongpt.generation.pipeline import GenerationSettings
-
         self.model, self.evaluator, self.dataset, self.settings = model, evaluator, dataset, settings
-        self.generation = GenerationSettings(settings.temperature, settings.top_k, None, settings.max_codes,
-                                             settings.constrained, True)
-        self.generation.check()
+        self.generation = settings.generation
         self.progress = progress
 
     def generate(self, task: str, draw: Draw, rows: list[int], base_seed: int, desc: str):
@@ -215,7 +211,7 @@ class _Run:
                    seed: list[int], desc: str) -> dict[str, float]:
         """Matching metrics, FID, Diversity and control metrics of one task's generations for `draw`."""
         embeddings, rows = [], {t: [] for t in CONTROL_TASKS}
-        scored = CONTROL_TASKS if task == "text" else (task,)
+        scored = CONTROL_TASKS if task == Task.TEXT else (task,)
         fps = self.model.spec.fps
         for chunk, motions in self.generate(task, draw, list(range(len(draw))), base_seed, desc):
             embeddings.append(embed_features(self.evaluator, [m.features for m in motions]))
@@ -230,7 +226,7 @@ class _Run:
         result["fid"] = fid(real, generated)
         result["diversity"] = sample_diversity(generated, seed)
         for control in scored:
-            prefix = f"{control}_" if task == "text" else ""
+            prefix = f"{control}_" if task == Task.TEXT else ""
             result.update({prefix + k: v for k, v in mean_metrics(rows[control]).items()})
         return result
 
@@ -334,10 +330,10 @@ def evaluate_generation(model, evaluator: Evaluator, dataset: TextMotionDataset,
         for task in settings.tasks:
             if task not in done:
                 done[task] = run.score_task(task, draw, real["text"], real["motion"], base_seed,
-                                            [settings.seed, r, TASKS.index(task) + 1], f"repeat {r} {task}")
+                                            [settings.seed, r, list(Task).index(task) + 1], f"repeat {r} {task}")
                 write_json(path, done)
             if task in mm_wanted:
-                done[task]["multimodality"] = run.multimodality(task, [settings.seed, r, 100 + TASKS.index(task)],
+                done[task]["multimodality"] = run.multimodality(task, [settings.seed, r, 100 + list(Task).index(task)],
                                                                 f"repeat {r} {task} multimodality")
                 write_json(path, done)
         per_repeat.append(done)
@@ -345,7 +341,7 @@ def evaluate_generation(model, evaluator: Evaluator, dataset: TextMotionDataset,
     if mm_on and not settings.mm_per_repeat:
         for task in settings.tasks:
             if task not in mm_once:
-                mm_once[task] = run.multimodality(task, [settings.seed, 1000 + TASKS.index(task)],
+                mm_once[task] = run.multimodality(task, [settings.seed, 1000 + list(Task).index(task)],
                                                   f"{task} multimodality")
                 write_json(mm_path, mm_once)
     return summarise(per_repeat, settings, mm_once if mm_on and not settings.mm_per_repeat else {},

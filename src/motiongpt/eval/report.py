@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from motiongpt.eval.control import CONTROL_TASKS
+from motiongpt.llm.tasks import CONTROL_TASKS, Task
 from motiongpt.io import write_json, write_text
 
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "results.md"
-ROW_TITLES = {"real": "Real motion", "text": "Text-only", "init": "Text + initial token",
-              "last": "Text + last token", "key": "Text + key tokens"}
+ROW_TITLES = {"real": "Real motion", **{task.value: task.label for task in Task}}
 MAIN_COLUMNS = (("top1", "Top-1 ↑"), ("top2", "Top-2 ↑"), ("top3", "Top-3 ↑"), ("fid", "FID ↓"),
                 ("mm_dist", "MM-Dist ↓"), ("diversity", "Diversity →"), ("multimodality", "MultiModality ↑"))
 CONTROL_COLUMNS = (("satisfied", "Satisfied ↑"), ("recon", "Recon (m) ↓"), ("vel", "Vel (m/s) ↓"))
@@ -65,13 +64,13 @@ def markdown(results: dict) -> str:
              _table(["Method", *(title for _, title in MAIN_COLUMNS)],
                     [[ROW_TITLES[name], *(format_cell(metrics.get(key)) for key, _ in MAIN_COLUMNS)]
                      for name, metrics in rows.items()])]
-    controlled = [t for t in CONTROL_TASKS if t in rows or "text" in rows]
+    controlled = [t for t in CONTROL_TASKS if t in rows or Task.TEXT in rows]
     if controlled:
         header = ["Control", *(f"{title} text-only" for _, title in CONTROL_COLUMNS),
                   *(f"{title} with control" for _, title in CONTROL_COLUMNS)]
         table = []
         for task in controlled:
-            baseline = [format_cell(rows.get("text", {}).get(f"{task}_{key}")) for key, _ in CONTROL_COLUMNS]
+            baseline = [format_cell(rows.get(Task.TEXT, {}).get(f"{task}_{key}")) for key, _ in CONTROL_COLUMNS]
             with_control = [format_cell(rows.get(task, {}).get(key)) for key, _ in CONTROL_COLUMNS]
             table.append([ROW_TITLES[task], *baseline, *with_control])
         parts += ["", "## Control consistency (see docs/eval.md)", "", _table(header, table)]

@@ -24,7 +24,7 @@ from PIL import Image
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path
 from motiongpt.motion.skeleton import SkeletonSpec, load_motion
-from motiongpt.motion.skeleton import spec_for_joints as skeleton_for_joints
+from motiongpt.motion.skeleton import spec_for_joints
 
 LEFT_COLOR = "#1f77b4"
 RIGHT_COLOR = "#d62728"
@@ -39,13 +39,13 @@ MAX_TITLE_LINES = 3
 ZOOM = 1.45
 
 
-def spec_for_joints(joints: np.ndarray, name: str = "joints") -> SkeletonSpec:
-    """The skeleton of a (T, J, 3) array: 22 joints are HumanML3D (t2m), 21 are KIT-ML."""
+def checked_skeleton(joints: np.ndarray, name: str = "joints") -> SkeletonSpec:
+    """The skeleton of a (T, J, 3) array of finite joints (22: HumanML3D, 21: KIT-ML), or a one-line error."""
     shape = tuple(np.shape(joints))
     if len(shape) != 3 or shape[2] != 3 or shape[0] < 1:
         raise MotionGPTError(f"{name}: joints of shape {shape}, expected (T, 22, 3) or (T, 21, 3) with T >= 1")
     try:
-        spec = skeleton_for_joints(shape[1])
+        spec = spec_for_joints(shape[1])
     except MotionGPTError:
         raise MotionGPTError(f"{name}: joints of shape {shape}, expected (T, 22, 3) or (T, 21, 3)") from None
     if not np.all(np.isfinite(joints)):
@@ -157,7 +157,7 @@ class StickFigureVideo:
         if len(titles) != len(motions):
             raise MotionGPTError(f"render: {len(titles)} titles for {len(motions)} motions")
         motions = [np.asarray(m, dtype=np.float32) for m in motions]
-        specs = [spec_for_joints(m, name=t or f"motion {i}") for i, (m, t) in enumerate(zip(motions, titles))]
+        specs = [checked_skeleton(m, name=t or f"motion {i}") for i, (m, t) in enumerate(zip(motions, titles))]
 
         size = max(64, int(size) // 2 * 2)
         texts = [_wrap_title(t, size) if t else "" for t in titles]

@@ -25,7 +25,7 @@ from transformers import LogitsProcessor
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.formats import MOTION_BEGIN, MOTION_END, check_format, vocab_tokens
-from motiongpt.llm.prompts import INSTRUCTIONS
+from motiongpt.llm.tasks import Task
 
 DIGITS = "0123456789"
 
@@ -39,26 +39,26 @@ class Controls:
     keys: tuple[int, ...] = ()
 
     @property
-    def task(self) -> str:
-        """The original's instruction for these controls; several at once are given as key tokens."""
-        given = [name for name, on in (("initial", self.init is not None), ("last", self.last is not None),
-                                       ("key", bool(self.keys))) if on]
+    def task(self) -> Task:
+        """The task these controls make; several at once are given as key tokens, as the original does."""
+        given = [task for task, on in ((Task.INIT, self.init is not None), (Task.LAST, self.last is not None),
+                                       (Task.KEY, bool(self.keys))) if on]
         if not given:
-            return "t2m"
-        return given[0] if len(given) == 1 else "key"
+            return Task.TEXT
+        return given[0] if len(given) == 1 else Task.KEY
 
     @property
     def instruction(self) -> str:
-        return INSTRUCTIONS[self.task]
+        return self.task.instruction
 
     def prompt_codes(self) -> list[int] | None:
         """The codes written inside `<Motion Token>...</Motion Token>`, in sequence order."""
         task = self.task
-        if task == "t2m":
+        if task == Task.TEXT:
             return None
-        if task == "initial":
+        if task == Task.INIT:
             return [self.init]
-        if task == "last":
+        if task == Task.LAST:
             return [self.last]
         return ([self.init] if self.init is not None else []) + list(self.keys) + \
             ([self.last] if self.last is not None else [])

@@ -10,7 +10,7 @@ A model dir holds everything needed:
     captions/       optional: the training captions for matching free-form descriptions (see matcher.py)
 
 Make one with `assemble(vq_dir, llm_dir, out)` (`motiongpt assemble`) or `MotionGPT.save_pretrained(out)`.
-Generation defaults are the original's: temperature 0.8, top-k 200, at most 49 codes (196 frames).
+Sampling settings and their defaults (the original's) are `GenerationSettings` (settings.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Contro
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
+from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import atomic_directory, dir_hash, read_json, write_json
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.training import CHECKPOINT_DIR
@@ -44,27 +45,6 @@ VQ_DIR = "vq"
 LLM_DIR = "llm"
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "model"
 FALLBACK_CODE = 1  # the original's evaluation decodes a row of code 1 when nothing parses
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    temperature: float = 0.8
-    top_k: int | None = 200
-    top_p: float | None = None
-    max_codes: int = 49
-    constrained: bool = True
-    use_cache: bool = True
-
-    def check(self) -> None:
-        if not self.temperature > 0:
-            raise MotionGPTError(f"temperature {self.temperature}: must be positive")
-        if self.top_k is not None and (isinstance(self.top_k, bool) or int(self.top_k) != self.top_k
-                                       or self.top_k < 1):
-            raise MotionGPTError(f"top-k {self.top_k}: must be a positive integer")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise MotionGPTError(f"top-p {self.top_p}: must be in (0, 1]")
-        if isinstance(self.max_codes, bool) or int(self.max_codes) != self.max_codes or self.max_codes < 1:
-            raise MotionGPTError(f"max codes {self.max_codes}: must be a positive integer")
 
 
 @dataclass
@@ -90,7 +70,7 @@ class GeneratedMotion:
     def record(self) -> dict:
         """What `tokens.json` holds: enough to reproduce the sample (seed, prompt, settings)."""
         return {"caption": self.caption, "codes": self.codes, "prompt": self.prompt, "answer": self.answer,
-                "seed": self.seed, "format": self.fmt, "controls": asdict(self.controls), "task": self.controls.task,
+                "seed": self.seed, "format": self.fmt, "controls": asdict(self.controls), "task": self.controls.task.value,
                 "settings": asdict(self.settings), "fallback": self.fallback,
                 "satisfies_controls": self.satisfies_controls, "frames": len(self.joints), "fps": self.fps,
                 "matched_caption": self.matched.caption if self.matched else None,
@@ -180,17 +160,16 @@ class MotionGPT:
     def generate(self, texts: str | Sequence[str], *, init_token: int | None = None, last_token: int | None = None,
                  key_tokens: Sequence[int] | None = None, init_pose: Pose | None = None,
                  last_pose: Pose | None = None, key_poses: Sequence[Pose] | Pose | None = None,
-                 num_samples: int = 1, temperature: float = 0.8, top_k: int | None = 200,
-                 top_p: float | None = None, max_codes: int = 49, seed: int | None = None,
-                 constrained: bool = True, use_cache: bool = True, batch_size: int = 32,
-                 match_captions: bool = True) -> list[GeneratedMotion]:
+                 num_samples: int = 1, seed: int | None = None, settings: GenerationSettings | None = None,
+                 batch_size: int = 32, match_captions: bool = True, **changes) -> list[GeneratedMotion]:
         """`num_samples` motions per text, in order (text 0's samples first).
 
         Sample j of the call (counting over texts, then samples) uses seed `seed + j`, so any sample can be
         reproduced alone with that seed; a batch and single runs give the same codes. `constrained=False` samples
         freely and parses as the original's evaluation (digits, cut at the first out-of-codebook code, a row of
         code 1 when nothing is left). With `match_captions` (and a model dir with `captions/`), each text reaches
-        the LLM as its nearest training caption (`GeneratedMotion.matched`).
+        the LLM as its nearest training caption (`GeneratedMotion.matched`). `settings` (default:
+        `GenerationSettings()`) may be changed field by field with keywords: `generate(text, temperature=1.0)`.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
@@ -200,10 +179,10 @@ class MotionGPT:
             raise MotionGPTError(f"number of samples {num_samples}: must be a positive integer")
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise MotionGPTError(f"batch size {batch_size}: must be a positive integer")
-        settings = GenerationSettings(temperature, top_k, top_p, max_codes, constrained, use_cache)
-        settings.check()
+        settings = (settings or GenerationSettings()).updated(**changes)
         controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
-                                 init_pose=init_pose, last_pose=last_pose, key_poses=key_poses, max_codes=max_codes)
+                                 init_pose=init_pose, last_pose=last_pose, key_poses=key_poses,
+                                 max_codes=settings.max_codes)
         base_seed = secrets.randbelow(2**31) if seed is None else int(seed)
         matching = self.matcher is not None and match_captions
         matches = self.matcher.match(captions) if matching else [None] * len(captions)

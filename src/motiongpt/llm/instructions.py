@@ -19,7 +19,8 @@ from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, load_npy, read_json, write_json
 from motiongpt.llm.formats import parse_codes
-from motiongpt.llm.prompts import INSTRUCTIONS, format_input, text_codes
+from motiongpt.llm.prompts import format_input, text_codes
+from motiongpt.llm.tasks import Task
 from motiongpt.tokenizer.config import VQVAEConfig
 
 RECORD_FIELDS = ("instruction", "input", "output", "id", "task")
@@ -60,14 +61,14 @@ def motion_records(motion_id: str, codes: list[int], captions: list[str], rng: r
     for caption in captions:
         k = min(rng.randint(3, 5), len(codes))
         key = [codes[i] for i in sorted(rng.sample(range(len(codes)), k))]
-        controls = {"t2m": None, "initial": [codes[0]], "last": [codes[-1]], "key": key}
+        controls = {Task.TEXT: None, Task.INIT: [codes[0]], Task.LAST: [codes[-1]], Task.KEY: key}
         for task, control in controls.items():
             records.append({
-                "instruction": INSTRUCTIONS[task],
+                "instruction": task.instruction,
                 "input": format_input(caption, None if control is None else text_codes(control)),
                 "output": text_codes(codes),
                 "id": motion_id,
-                "task": task,
+                "task": task.value,
             })
     return records
 

@@ -23,19 +23,6 @@ RESPONSE_MARKER = "### Response:"
 MOTION_OPEN = "<Motion Token>"
 MOTION_CLOSE = "</Motion Token>"
 
-# task name -> instruction, in the order the original writes the four records of a motion.
-INSTRUCTIONS = {
-    "t2m": "Generate a sequence of motion tokens matching the following human motion description.",
-    "initial": "Generate a sequence of motion tokens matching the following human motion description "
-               "given the initial token.",
-    "last": "Generate a sequence of motion tokens matching the following human motion description "
-            "given the last token.",
-    "key": "Generate a sequence of motion tokens matching the following human motion description "
-           "given several key tokens.",
-}
-TASKS = tuple(INSTRUCTIONS)
-
-
 def format_prompt(instruction: str, input: str = "") -> str:
     """The full prompt up to and including `### Response:`; the answer is appended directly."""
     if input:
