@@ -29,8 +29,8 @@ def _fails(capsys, argv, out, *expected):
 
 
 def _copy_lines(src, dst, edit):
-    lines = src.read_text().splitlines(keepends=True)
-    dst.write_text("".join(edit(lines)))
+    lines = src.read_text(encoding="latin-1").splitlines(keepends=True)  # HDM05 files hold non-UTF-8 comments
+    dst.write_text("".join(edit(lines)), encoding="latin-1")
     return dst
 
 
@@ -108,3 +108,52 @@ def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+# --- ASF/AMC ---------------------------------------------------------------------------------------------------
+
+KICK = "HDM_bd_kickLFront1Reps_001_120"
+
+
+def test_amc_bone_the_skeleton_lacks(hdm05_sample, tmp_path, capsys):
+    def edit(lines):
+        i = [k for k, ln in enumerate(lines) if ln.startswith("lfemur ")][4]
+        lines[i] = lines[i].replace("lfemur", "lthigh")
+        return lines
+
+    bad = _copy_lines(hdm05_sample / "amc" / f"{KICK}.amc", tmp_path / "renamed.amc", edit)
+    out = tmp_path / "out"
+    _fails(capsys, ["data", "from-bvh", str(bad), str(hdm05_sample / "amc" / f"{KICK}.amc"), "--asf",
+                    str(hdm05_sample / "asf" / "HDM_bd.asf"), "--out", str(out), "--workers", "2"], out,
+           "renamed.amc:", "'lthigh' is not in the skeleton HDM_bd.asf")
+
+
+def test_truncated_amc(hdm05_sample, tmp_path, capsys):
+    bad = _copy_lines(hdm05_sample / "amc" / f"{KICK}.amc", tmp_path / "HDM_bd_cut.amc",
+                      lambda ls: ls[: len(ls) // 2 + 7])
+    out = tmp_path / "out"
+    _fails(capsys, ["data", "from-bvh", str(bad), str(hdm05_sample / "asf"), "--out", str(out), "--workers", "1"],
+           out, "HDM_bd_cut.amc:", "lacks bone(s)", "truncated")
+
+
+def test_asf_with_a_cycle(hdm05_sample, tmp_path, capsys):
+    def edit(lines):
+        i = next(k for k, ln in enumerate(lines) if ln.split() == ["lfoot", "ltoes"])
+        lines.insert(i + 1, "    ltoes lfemur\n")
+        return lines
+
+    asf = _copy_lines(hdm05_sample / "asf" / "HDM_bd.asf", tmp_path / "HDM_bd.asf", edit)
+    out = tmp_path / "out"
+    _fails(capsys, ["data", "from-bvh", str(hdm05_sample / "amc" / f"{KICK}.amc"), "--asf", str(asf), "--out",
+                    str(out)], out, "HDM_bd.asf:", "cycle: lfemur -> ltibia -> lfoot -> ltoes -> lfemur")
+
+
+def test_from_bvh_takes_amc_clips_with_their_skeletons(hdm05_sample, tmp_path, capsys):
+    """The sample folder: ASF skeletons in asf/, AMC clips in amc/; each clip finds its actor's skeleton."""
+    out = tmp_path / "out"
+    assert main(["data", "from-bvh", str(hdm05_sample), "--out", str(out), "--workers", "1"]) == 0
+    summary = json.loads((out / "dataset.json").read_text())
+    assert summary["source"] == "ASF/AMC files" and summary["clips"] == 11
+    assert summary["clips_kept"] == 5  # HumanML3D's limit (40 frames at 20 fps) drops 6 of these short clips
+    assert "warning: no --captions" in capsys.readouterr().err
+
