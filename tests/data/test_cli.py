@@ -103,7 +103,8 @@ def test_bandai_command_unpacks_the_archive(bandai_sample_bvh, tmp_path):
     assert (cache / "bandai" / "Bandai-Namco-Research-Motiondataset-2").is_dir()
 
 
-@pytest.mark.parametrize("argv", [["data", "--help"], ["data", "from-bvh", "--help"], ["data", "bandai", "--help"]])
+@pytest.mark.parametrize("argv", [["data", "--help"], ["data", "from-bvh", "--help"], ["data", "bandai", "--help"],
+                                  ["data", "hdm05", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -157,3 +158,29 @@ def test_from_bvh_takes_amc_clips_with_their_skeletons(hdm05_sample, tmp_path, c
     assert summary["clips_kept"] == 5  # HumanML3D's limit (40 frames at 20 fps) drops 6 of these short clips
     assert "warning: no --captions" in capsys.readouterr().err
 
+
+def test_hdm05_command_unpacks_the_archive(hdm05_sample, tmp_path, capsys):
+    root = tmp_path / "hdm05"
+    root.mkdir()
+    clips = [KICK, "HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_squat1Reps_001_120"]
+    with tarfile.open(root / "HDM05-subset.tar.xz", "w:xz") as tar:
+        tar.add(hdm05_sample / "asf" / "HDM_bd.asf", "HDM05-subset/asf/HDM_bd.asf")
+        for clip in clips:
+            tar.add(hdm05_sample / "amc" / f"{clip}.amc", f"HDM05-subset/amc/{clip}.amc")
+    out, cache = tmp_path / "set", tmp_path / "cache"
+    assert main(["data", "hdm05", str(root), "--out", str(out), "--cache", str(cache), "--workers", "1"]) == 0
+    summary = json.loads((out / "dataset.json").read_text())
+    assert summary["clips"] == summary["clips_kept"] == 3 and summary["license"] == "CC BY-SA 3.0"
+    assert json.loads(capsys.readouterr().out)["captions"] == summary["captions"] == 18
+    assert sorted(p.name for p in (cache / "hdm05" / "HDM05-subset" / "amc").iterdir()) == [f"{c}.amc" for c in
+                                                                                            sorted(clips)]
+
+
+def test_hdm05_command_with_a_broken_archive(tmp_path, capsys):
+    root = tmp_path / "hdm05"
+    root.mkdir()
+    (root / "HDM05-subset.tar.xz").write_bytes(b"not an archive")
+    out, cache = tmp_path / "set", tmp_path / "cache"
+    _fails(capsys, ["data", "hdm05", str(root), "--out", str(out), "--cache", str(cache)], out,
+           "HDM05-subset.tar.xz: cannot unpack")
+    assert not (cache / "hdm05").exists()

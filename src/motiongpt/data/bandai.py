@@ -175,6 +175,7 @@ def build_bandai(root: str | Path, out: str | Path, cache: str | Path = DEFAULT_
         "source": "Bandai Namco Research Motion datasets 1 and 2 (https://github.com/BandaiNamcoResearchInc/"
                   "Bandai-Namco-Research-Motiondataset)",
         "license": LICENSE,
+        "license_note": "non-commercial: never train one model on this and HDM05 (CC BY-SA 3.0) together",
         "citation": CITATION,
         "caption_source": "generated from each clip's content and style labels by motiongpt.data.bandai",
         "split": "by clip, stratified by dataset and content, 80/5/15 %",

@@ -28,12 +28,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=_from_bvh)
 
-    p = commands.add_parser("bandai", help="the Bandai Namco motion datasets -> the captioned training set")
-    p.add_argument("root", help="folder holding Bandai-Namco-Research-Motiondataset-1 and -2")
-    p.add_argument("--out", required=True, help="dataset folder to write")
-    p.add_argument("--cache", default=None, help="where dataset-2's archive is unpacked (default ~/.cache/motiongpt)")
-    _common(p)
-    p.set_defaults(func=_bandai)
+    for name, about, root, func in (
+        ("bandai", "the Bandai Namco motion datasets -> the captioned training set",
+         "folder holding Bandai-Namco-Research-Motiondataset-1 and -2", _bandai),
+        ("hdm05", "the HDM05 ASF/AMC subset -> a captioned HumanML3D-layout set (CC BY-SA: never train it together "
+         "with Bandai)", "folder holding HDM05-subset.tar.xz", _hdm05),
+    ):
+        p = commands.add_parser(name, help=about)
+        p.add_argument("root", help=root)
+        p.add_argument("--out", required=True, help="dataset folder to write")
+        p.add_argument("--cache", default=None, help="where its archive is unpacked (default ~/.cache/motiongpt)")
+        _common(p)
+        p.set_defaults(func=func)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -61,3 +67,11 @@ def _bandai(args: argparse.Namespace) -> int:
 
     return _report(build_bandai(args.root, args.out, cache=args.cache or DEFAULT_CACHE, seed=args.seed,
                                 workers=args.workers, overwrite=args.overwrite))
+
+
+def _hdm05(args: argparse.Namespace) -> int:
+    from motiongpt.data.archive import DEFAULT_CACHE
+    from motiongpt.data.hdm05 import build_hdm05
+
+    return _report(build_hdm05(args.root, args.out, cache=args.cache or DEFAULT_CACHE, seed=args.seed,
+                               workers=args.workers, overwrite=args.overwrite))
