@@ -25,7 +25,7 @@ LIE = "HDM_bd_lieDownFloor_001_120"
 @pytest.fixture(scope="module")
 def built(hdm05_sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("hdm05") / "set"
-    summary = build_hdm05(None, out, workers=1, jobs=clip_jobs(hdm05_sample))
+    summary = build_hdm05(hdm05_sample, out, workers=1)  # an unpacked folder: asf/ and amc/
     return out, summary
 
 
@@ -61,7 +61,10 @@ def test_every_class_gets_three_distinct_captions_with_the_right_side():
         "jogs a quarter circle clockwise to the right"
 
 
-def test_clip_names():
+def test_clip_names(hdm05_sample, tmp_path):
+    assert [j.name for j in clip_jobs(hdm05_sample)][5] == KICK
+    with pytest.raises(MotionGPTError, match="neither HDM05-subset.tar.xz nor asf/ and amc/"):
+        build_hdm05(tmp_path, tmp_path / "out")
     assert parse_name(Path(f"{KICK}.amc")) == ("bd", "kickLFront1Reps", 120.0)
     with pytest.raises(MotionGPTError, match="HDM_<actor>_<class>_<nnn>_<fps>"):
         parse_name(Path("walk_01.amc"))

@@ -100,10 +100,13 @@ def clip_jobs(folder: str | Path) -> list[ClipJob]:
 
 
 def hdm05_jobs(root: str | Path, cache: str | Path = DEFAULT_CACHE) -> list[ClipJob]:
-    """Every clip of the subset, unpacked once from `root`/HDM05-subset.tar.xz into `cache`."""
+    """Every clip of the subset, unpacked once from `root`/HDM05-subset.tar.xz into `cache`; or the clips of an
+    unpacked folder holding asf/ and amc/ (such as the samples)."""
     root = Path(root)
     if not (root / ARCHIVE).is_file():
-        raise MotionGPTError(f"{root}: no {ARCHIVE} here (is this the HDM05 folder?)")
+        if (root / "amc").is_dir() and (root / "asf").is_dir():
+            return clip_jobs(root)
+        raise MotionGPTError(f"{root}: neither {ARCHIVE} nor asf/ and amc/ folders here (is this the HDM05 folder?)")
     return clip_jobs(unpack_once(root / ARCHIVE, Path(cache) / "hdm05", MEMBERS))
 
 
