@@ -42,6 +42,12 @@ def bandai_sample_bvh() -> Path:
     return _need(SHARED / "data" / "bandai" / "Bandai-Namco-Research-Motiondataset-2" / "data-sample")
 
 
+@pytest.fixture(scope="session")
+def hdm05_sample() -> Path:
+    """The HDM05 samples: the five actors' ASF skeletons in asf/, one AMC clip of each class in amc/."""
+    return _need(SHARED / "data" / "hdm05" / "sample")
+
+
 def tiny_motiongpt(fmt: str, codebook: int, captions: list[str], control: list[int], answer_codes: int):
     """An untrained tiny MotionGPT: random VQ-VAE + a tiny LLaMA whose tokenizer saw the prompts of `captions`."""
     from motiongpt.generation.pipeline import MotionGPT

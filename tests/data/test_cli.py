@@ -29,8 +29,8 @@ def _fails(capsys, argv, out, *expected):
 
 
 def _copy_lines(src, dst, edit):
-    lines = src.read_text().splitlines(keepends=True)
-    dst.write_text("".join(edit(lines)))
+    lines = src.read_text(encoding="latin-1").splitlines(keepends=True)  # HDM05 files hold non-UTF-8 comments
+    dst.write_text("".join(edit(lines)), encoding="latin-1")
     return dst
 
 
@@ -103,8 +103,84 @@ def test_bandai_command_unpacks_the_archive(bandai_sample_bvh, tmp_path):
     assert (cache / "bandai" / "Bandai-Namco-Research-Motiondataset-2").is_dir()
 
 
-@pytest.mark.parametrize("argv", [["data", "--help"], ["data", "from-bvh", "--help"], ["data", "bandai", "--help"]])
+@pytest.mark.parametrize("argv", [["data", "--help"], ["data", "from-bvh", "--help"], ["data", "bandai", "--help"],
+                                  ["data", "hdm05", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+# --- ASF/AMC ---------------------------------------------------------------------------------------------------
+
+KICK = "HDM_bd_kickLFront1Reps_001_120"
+
+
+def test_amc_bone_the_skeleton_lacks(hdm05_sample, tmp_path, capsys):
+    def edit(lines):
+        i = [k for k, ln in enumerate(lines) if ln.startswith("lfemur ")][4]
+        lines[i] = lines[i].replace("lfemur", "lthigh")
+        return lines
+
+    bad = _copy_lines(hdm05_sample / "amc" / f"{KICK}.amc", tmp_path / "renamed.amc", edit)
+    out = tmp_path / "out"
+    _fails(capsys, ["data", "from-bvh", str(bad), str(hdm05_sample / "amc" / f"{KICK}.amc"), "--asf",
+                    str(hdm05_sample / "asf" / "HDM_bd.asf"), "--out", str(out), "--workers", "2"], out,
+           "renamed.amc:", "'lthigh' is not in the skeleton HDM_bd.asf")
+
+
+def test_truncated_amc(hdm05_sample, tmp_path, capsys):
+    bad = _copy_lines(hdm05_sample / "amc" / f"{KICK}.amc", tmp_path / "HDM_bd_cut.amc",
+                      lambda ls: ls[: len(ls) // 2 + 7])
+    out = tmp_path / "out"
+    _fails(capsys, ["data", "from-bvh", str(bad), str(hdm05_sample / "asf"), "--out", str(out), "--workers", "1"],
+           out, "HDM_bd_cut.amc:", "lacks bone(s)", "truncated")
+
+
+def test_asf_with_a_cycle(hdm05_sample, tmp_path, capsys):
+    def edit(lines):
+        i = next(k for k, ln in enumerate(lines) if ln.split() == ["lfoot", "ltoes"])
+        lines.insert(i + 1, "    ltoes lfemur\n")
+        return lines
+
+    asf = _copy_lines(hdm05_sample / "asf" / "HDM_bd.asf", tmp_path / "HDM_bd.asf", edit)
+    out = tmp_path / "out"
+    _fails(capsys, ["data", "from-bvh", str(hdm05_sample / "amc" / f"{KICK}.amc"), "--asf", str(asf), "--out",
+                    str(out)], out, "HDM_bd.asf:", "cycle: lfemur -> ltibia -> lfoot -> ltoes -> lfemur")
+
+
+def test_from_bvh_takes_amc_clips_with_their_skeletons(hdm05_sample, tmp_path, capsys):
+    """The sample folder: ASF skeletons in asf/, AMC clips in amc/; each clip finds its actor's skeleton."""
+    out = tmp_path / "out"
+    assert main(["data", "from-bvh", str(hdm05_sample), "--out", str(out), "--workers", "1"]) == 0
+    summary = json.loads((out / "dataset.json").read_text())
+    assert summary["source"] == "ASF/AMC files" and summary["clips"] == 11
+    assert summary["clips_kept"] == 5  # HumanML3D's limit (40 frames at 20 fps) drops 6 of these short clips
+    assert "warning: no --captions" in capsys.readouterr().err
+
+
+def test_hdm05_command_unpacks_the_archive(hdm05_sample, tmp_path, capsys):
+    root = tmp_path / "hdm05"
+    root.mkdir()
+    clips = [KICK, "HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_squat1Reps_001_120"]
+    with tarfile.open(root / "HDM05-subset.tar.xz", "w:xz") as tar:
+        tar.add(hdm05_sample / "asf" / "HDM_bd.asf", "HDM05-subset/asf/HDM_bd.asf")
+        for clip in clips:
+            tar.add(hdm05_sample / "amc" / f"{clip}.amc", f"HDM05-subset/amc/{clip}.amc")
+    out, cache = tmp_path / "set", tmp_path / "cache"
+    assert main(["data", "hdm05", str(root), "--out", str(out), "--cache", str(cache), "--workers", "1"]) == 0
+    summary = json.loads((out / "dataset.json").read_text())
+    assert summary["clips"] == summary["clips_kept"] == 3 and summary["license"] == "CC BY-SA 3.0"
+    assert json.loads(capsys.readouterr().out)["captions"] == summary["captions"] == 18
+    assert sorted(p.name for p in (cache / "hdm05" / "HDM05-subset" / "amc").iterdir()) == [f"{c}.amc" for c in
+                                                                                            sorted(clips)]
+
+
+def test_hdm05_command_with_a_broken_archive(tmp_path, capsys):
+    root = tmp_path / "hdm05"
+    root.mkdir()
+    (root / "HDM05-subset.tar.xz").write_bytes(b"not an archive")
+    out, cache = tmp_path / "set", tmp_path / "cache"
+    _fails(capsys, ["data", "hdm05", str(root), "--out", str(out), "--cache", str(cache)], out,
+           "HDM05-subset.tar.xz: cannot unpack")
+    assert not (cache / "hdm05").exists()

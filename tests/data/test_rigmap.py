@@ -57,14 +57,14 @@ def _smpl_rig_file(tmp_path: Path, names: list[str], extra: dict[str, int] | Non
 
 
 def test_builtin_maps_cover_the_22_joints():
-    for name in ("bandai", "smpl", "mixamo", "smpl-native"):
+    for name in ("bandai", "smpl", "mixamo", "smpl-native", "cmu"):
         rigmap = builtin_map(name)
         assert rigmap.name == name
         assert len(rigmap.alternatives) == len(rigmap.midpoints) == 22
     bandai = builtin_map("bandai")
     assert bandai.midpoints[SMPL_JOINTS.index("spine3")] == ("Chest", "Neck")
-    with pytest.raises(MotionGPTError, match="available: bandai, smpl, mixamo, smpl-native"):
-        builtin_map("cmu")
+    with pytest.raises(MotionGPTError, match="available: bandai, smpl, mixamo, smpl-native, cmu"):
+        builtin_map("kinect")
 
 
 def test_bandai_map_on_real_clip(bandai_sample_bvh):

@@ -15,13 +15,12 @@ Licence CC BY-NC 4.0; cite Kobayashi et al. 2023, arXiv:2306.08861.
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 
+from motiongpt.data.archive import DEFAULT_CACHE, unpack_once
 from motiongpt.data.captions import Style, compose
 from motiongpt.data.humanml3d import ClipJob, build_dataset
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import atomic_directory
 
 DATASET_1 = "Bandai-Namco-Research-Motiondataset-1"
 DATASET_2 = "Bandai-Namco-Research-Motiondataset-2"
@@ -30,7 +29,6 @@ LICENSE = "CC BY-NC 4.0"
 CITATION = ("Kobayashi, M., Liao, C.-C., Inoue, K., Yojima, S., Takahashi, M. (2023). Motion Capture Dataset for "
             "Practical Use of AI-based Motion Editing and Stylization. arXiv:2306.08861")
 CAPTIONS_PER_CLIP = 3
-DEFAULT_CACHE = Path("~/.cache/motiongpt").expanduser()
 
 _WALK = ["walk forward", "walk straight ahead", "take several steps forward", "walk ahead in a straight line"]
 _RUN = ["run forward", "run straight ahead", "jog forward quickly"]
@@ -133,17 +131,7 @@ def clip_captions(name: str, content: str, style: str, count: int = CAPTIONS_PER
 
 def unpack_archive(archive: Path, cache: Path) -> Path:
     """Unpack dataset-2's archive once into `cache` (atomically) and return the folder holding the clips."""
-    target = cache / "bandai" / DATASET_2
-    data = target / DATASET_2 / "data"
-    if data.is_dir():
-        return data
-    if not archive.is_file():
-        raise MotionGPTError(f"{archive}: dataset-2 archive not found")
-    with atomic_directory(target, overwrite=True) as tmp, tarfile.open(archive, "r:xz") as tar:
-        tar.extractall(tmp, filter="data")
-    if not data.is_dir():
-        raise MotionGPTError(f"{archive}: expected members under {DATASET_2}/data/")
-    return data
+    return unpack_once(archive, cache / "bandai" / DATASET_2, f"{DATASET_2}/data")
 
 
 def dataset_jobs(data: Path, cfg: Path, tag: str) -> list[ClipJob]:
@@ -187,6 +175,7 @@ def build_bandai(root: str | Path, out: str | Path, cache: str | Path = DEFAULT_
         "source": "Bandai Namco Research Motion datasets 1 and 2 (https://github.com/BandaiNamcoResearchInc/"
                   "Bandai-Namco-Research-Motiondataset)",
         "license": LICENSE,
+        "license_note": "non-commercial: never train one model on this and HDM05 (CC BY-SA 3.0) together",
         "citation": CITATION,
         "caption_source": "generated from each clip's content and style labels by motiongpt.data.bandai",
         "split": "by clip, stratified by dataset and content, 80/5/15 %",

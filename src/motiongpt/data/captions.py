@@ -47,7 +47,7 @@ yell cheer clap bow bend lean crouch squat kneel sit stand rise get fall trip st
 shake punch kick slash swing strike hit throw catch push pull grab pick swipe chop thrust stab block dodge dance
 perform spin twirl sing play answer respond reply greet salute cross fold rub scratch touch tap look glance make
 do take keep start stop begin continue finish repeat return back retreat lunge fight box celebrate appear seem
-shoot kneel climb crawl roll slide stretch exercise practice warm
+shoot kneel climb crawl roll slide stretch exercise practice warm lie sneak creep squat
 drink eat wipe clean open close carry bring use flail flap pump brandish wield mimic pretend imitate act
 """.split())
 
@@ -216,7 +216,7 @@ def mirror_caption(caption: Caption) -> Caption:
 
 _ES_ENDINGS = ("s", "sh", "ch", "x", "z", "o")
 _DOUBLE_FINAL = {"run", "jog", "step", "strut", "drag", "skip", "hop", "stop", "swim", "grab", "chop", "tap", "nod",
-                 "trip", "sit", "hit", "spin", "get", "put", "clap", "begin", "wag", "stab"}
+                 "trip", "sit", "hit", "spin", "get", "put", "clap", "begin", "wag", "stab", "squat", "set"}
 
 
 def _inflect_verbs(phrase: str, inflect) -> str:

@@ -1,13 +1,15 @@
-"""Write motion datasets in the HumanML3D layout (see `motiongpt.data.layout`), from BVH clips and captions.
+"""Write motion datasets in the HumanML3D layout (see `motiongpt.data.layout`), from BVH or ASF/AMC clips and
+captions.
 
-Per clip: BVH -> global positions (metres, Y up) -> rig map to the 22 SMPL joints -> 20 fps -> windows ->
+Per clip: BVH or AMC -> global positions (metres, Y up) -> rig map to the 22 SMPL joints -> 20 fps -> windows ->
 `joints_to_features` (retargets to the HumanML3D skeleton, floors, faces +Z) -> `new_joints =
 features_to_joints(features)`, so joints and features have the same T-1 frames as in HumanML3D. Every window is
 also written mirrored as `M<id>` (x negated, left/right joints and caption words swapped).
 
 Long clips are cut into windows of at most MAX_FRAMES feature frames (MAX_FRAMES + 1 joint frames) every
 WINDOW_STRIDE frames, the last window ending at the clip's end; clips with fewer than MIN_FRAMES feature frames
-are dropped. Splits are by clip (windows and mirrors stay together), stratified by a group key, seeded.
+are dropped (builders of sets of short clips lower that limit). Splits are by clip (windows and mirrors stay
+together), stratified by a group key, seeded.
 The dataset is written into a temporary folder that replaces `out` only when everything succeeded.
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from motiongpt.data.asf_amc import AMC_FPS, find_skeleton, read_amc, read_asf
 from motiongpt.data.bvh import read_bvh, resample
 from motiongpt.data.captions import make_caption, mirror_caption
 from motiongpt.data.layout import MAX_FRAMES, SPLITS, Caption, format_caption_line
@@ -48,8 +51,10 @@ class ClipJob:
     captions: tuple[str, ...]
     group: str = "all"
     rig: str | None = None  # builtin map name or a map file; None = detect from the joint names
-    scale: float | None = None  # None = detect cm vs m from the body height
+    scale: float | None = None  # None = detect cm vs m from the body height (BVH), from the ASF's units (AMC)
     up: str = "y"
+    skeleton: str | None = None  # the ASF skeleton of an AMC clip; None for BVH
+    fps: float = AMC_FPS  # capture rate of an AMC clip (the file does not store it)
 
 
 @dataclass
@@ -85,6 +90,21 @@ def bvh_to_joints(path: str | Path, rig: str | None = None, scale: float | None 
     return resample(joints, motion.fps, fps)
 
 
+def amc_to_joints(path: str | Path, skeleton: str | Path, rig: str | None = None, scale: float | None = None,
+                  source_fps: float = AMC_FPS, fps: float = FPS) -> np.ndarray:
+    """(T, 22, 3) float64 SMPL-order joint positions in metres, Y up, at `fps`, from one AMC file and its ASF."""
+    motion = read_amc(path, read_asf(skeleton, scale), source_fps)
+    joints = load_rig(rig, motion.names, str(path)).apply(motion.global_positions(), motion.names, path)
+    return resample(joints, motion.fps, fps)
+
+
+def clip_joints(job: ClipJob) -> np.ndarray:
+    """The joints of one clip at FPS, read as its format says (an AMC clip comes with its skeleton)."""
+    if job.skeleton is not None:
+        return amc_to_joints(job.path, job.skeleton, job.rig, job.scale, job.fps)
+    return bvh_to_joints(job.path, job.rig, job.scale, job.up)
+
+
 def motion_windows(num_frames: int, max_frames: int = MAX_FRAMES, stride: int = WINDOW_STRIDE) -> list[tuple[int, int]]:
     """[start, end) joint-frame windows giving at most `max_frames` feature frames each; the last ends at the end."""
     if num_frames - 1 <= max_frames:
@@ -110,10 +130,10 @@ def write_motion(root: Path, motion_id: str, joints: np.ndarray, features: np.nd
     (root / "texts" / f"{motion_id}.txt").write_text(text)
 
 
-def _process_clip(job: ClipJob, root: Path, spec: str) -> ClipResult:
+def _process_clip(job: ClipJob, root: Path, spec: str, min_frames: int) -> ClipResult:
     result = ClipResult(job.name, job.group)
-    joints = bvh_to_joints(job.path, job.rig, job.scale, job.up)
-    if len(joints) - 1 < MIN_FRAMES:
+    joints = clip_joints(job)
+    if len(joints) - 1 < min_frames:
         result.dropped = True
         return result
     captions = [make_caption(text) for text in job.captions]
@@ -176,14 +196,16 @@ def write_split_files(root: Path, splits: dict[str, list[str]]) -> None:
     (root / "all.txt").write_text("".join(f"{i}\n" for s in SPLITS for i in splits[s]))
 
 
-def _worker(args: tuple[ClipJob, str, str]) -> ClipResult:
-    job, root, spec = args
-    return _process_clip(job, Path(root), spec)
+def _worker(args: tuple[ClipJob, str, str, int]) -> ClipResult:
+    job, root, spec, min_frames = args
+    return _process_clip(job, Path(root), spec, min_frames)
 
 
 def build_dataset(jobs: list[ClipJob], out: str | Path, meta: dict | None = None, spec: str = "t2m",
-                  seed: int = 0, workers: int = 2, overwrite: bool = False, desc: str = "clips") -> dict:
-    """Write `jobs` as a HumanML3D-layout dataset at `out`; returns the summary also saved as dataset.json."""
+                  seed: int = 0, workers: int = 2, overwrite: bool = False, desc: str = "clips",
+                  min_frames: int = MIN_FRAMES) -> dict:
+    """Write `jobs` as a HumanML3D-layout dataset at `out`; returns the summary also saved as dataset.json.
+    Clips with fewer than `min_frames` feature frames are dropped."""
     if not jobs:
         raise MotionGPTError(f"{out}: no clips to build a dataset from")
     names = [job.name for job in jobs]
@@ -194,7 +216,7 @@ def build_dataset(jobs: list[ClipJob], out: str | Path, meta: dict | None = None
     with atomic_directory(out, overwrite=overwrite) as root:
         for sub in ("new_joints", "new_joint_vecs", "texts"):
             (root / sub).mkdir()
-        tasks = [(job, str(root), spec) for job in jobs]
+        tasks = [(job, str(root), spec, min_frames) for job in jobs]
         results: list[ClipResult] = []
         with tqdm(total=len(tasks), desc=desc) as bar:  # closed (its line ended) before any error is printed
             if workers > 1 and len(jobs) > 1:
@@ -208,7 +230,7 @@ def build_dataset(jobs: list[ClipJob], out: str | Path, meta: dict | None = None
                     bar.update()
         kept = [r for r in results if not r.dropped]
         if not kept:
-            raise MotionGPTError(f"{out}: every clip is shorter than {MIN_FRAMES} frames at {FPS:g} fps")
+            raise MotionGPTError(f"{out}: every clip is shorter than {min_frames} frames at {FPS:g} fps")
         split_of = split_clips({g: [r.name for r in kept if r.group == g] for g in {r.group for r in kept}}, seed)
         splits = {s: [] for s in SPLITS}
         summary_splits = {s: {"clips": 0, "motions": 0, "mirrored": 0, "captions": 0} for s in SPLITS}
@@ -226,7 +248,7 @@ def build_dataset(jobs: list[ClipJob], out: str | Path, meta: dict | None = None
         np.save(root / "Std.npy", std)
         summary = dict(meta or {})
         summary.update({
-            "format": "HumanML3D", "skeleton": spec, "fps": FPS, "min_frames": MIN_FRAMES,
+            "format": "HumanML3D", "skeleton": spec, "fps": FPS, "min_frames": min_frames,
             "max_frames": MAX_FRAMES, "window_stride": WINDOW_STRIDE, "seed": seed,
             "clips": len(results), "clips_kept": len(kept),
             "clips_dropped": sorted(r.name for r in results if r.dropped),
@@ -255,28 +277,30 @@ def read_captions_tsv(path: str | Path) -> dict[str, list[str]]:
     return out
 
 
-def find_bvh_files(inputs: list[str | Path]) -> list[Path]:
-    """BVH files named directly or found (recursively) in folders, sorted per input."""
+def find_clip_files(inputs: list[str | Path]) -> tuple[list[Path], list[Path]]:
+    """(BVH and AMC clips, ASF skeletons) named directly or found (recursively) in folders, sorted per input."""
     files: list[Path] = []
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() == ".bvh" and p.is_file())
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in (".bvh", ".amc", ".asf") and p.is_file())
             if not found:
-                raise MotionGPTError(f"{item}: no .bvh files in this folder")
+                raise MotionGPTError(f"{item}: no .bvh, .amc or .asf files in this folder")
             files += found
         elif item.is_file():
             files.append(item)
         else:
             raise MotionGPTError(f"{item}: not found")
-    return files
+    return [f for f in files if f.suffix.lower() != ".asf"], [f for f in files if f.suffix.lower() == ".asf"]
 
 
 def build_from_bvh(inputs: list[str | Path], out: str | Path, rig: str | None = None,
                    captions: str | Path | None = None, scale: float | None = None, up: str = "y", seed: int = 0,
-                   workers: int = 2, overwrite: bool = False) -> dict:
-    """`motiongpt data from-bvh`: BVH files (+ a captions TSV) -> a HumanML3D-layout dataset."""
-    files = find_bvh_files(inputs)
+                   workers: int = 2, overwrite: bool = False, asf: str | Path | None = None,
+                   amc_fps: float = AMC_FPS) -> dict:
+    """`motiongpt data from-bvh`: BVH or AMC files (+ a captions TSV) -> a HumanML3D-layout dataset. An AMC clip
+    uses `asf`, or else the ASF skeleton `find_skeleton` picks among the inputs and beside the clip."""
+    files, skeletons = find_clip_files(inputs)
     texts = read_captions_tsv(captions) if captions else {}
     if captions:
         missing = [f.stem for f in files if f.stem not in texts]
@@ -287,6 +311,11 @@ def build_from_bvh(inputs: list[str | Path], out: str | Path, rig: str | None = 
               "motions", file=sys.stderr)
     if rig is not None:
         load_rig(rig, [], str(rig))  # fail now, not in every worker, on a bad map file or name
-    jobs = [ClipJob(str(f), f.stem, tuple(texts.get(f.stem, ())), rig=rig, scale=scale, up=up) for f in files]
-    meta = {"source": "BVH files", "inputs": [str(i) for i in inputs]}
+    paired = {f: str(asf or find_skeleton(f, skeletons)) for f in files if f.suffix.lower() == ".amc"}
+    for skeleton in sorted(set(paired.values())):
+        read_asf(skeleton, scale)  # a bad skeleton fails once, here
+    jobs = [ClipJob(str(f), f.stem, tuple(texts.get(f.stem, ())), rig=rig, scale=scale, up=up,
+                    skeleton=paired.get(f), fps=amc_fps) for f in files]
+    kinds = ["BVH files"] * (len(paired) < len(files)) + ["ASF/AMC files"] * bool(paired)
+    meta = {"source": " and ".join(kinds) or "no files", "inputs": [str(i) for i in inputs]}
     return build_dataset(jobs, out, meta, seed=seed, workers=workers, overwrite=overwrite)

@@ -7,8 +7,8 @@ to one of
 - the midpoint of two rig joints: `"spine3": {"midpoint": ["Chest", "Neck"]}`.
 The mapping may also sit under a `"joints"` key next to a `"name"` and a `"description"`.
 Built-in maps (package data in `rigmaps/`) cover the Bandai Namco rig, SMPL-style rigs with the usual exported
-names (Hips, LeftUpLeg, ...), Mixamo rigs (mixamorig:Hips, ...) and rigs with the SMPL model's own joint names
-(Pelvis, L_Hip, ..., as motiongpt's BVH export writes them).
+names (Hips, LeftUpLeg, ...), Mixamo rigs (mixamorig:Hips, ...), rigs with the SMPL model's own joint names
+(Pelvis, L_Hip, ..., as motiongpt's BVH export writes them) and the ASF skeletons of CMU and HDM05 (root, lfemur, ...).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from motiongpt.motion.skeleton import T2M
 
 SMPL_JOINTS: tuple[str, ...] = T2M.joint_names
 BUILTIN_DIR = Path(__file__).with_name("rigmaps")
-BUILTIN_NAMES = ("bandai", "smpl", "mixamo", "smpl-native")
+BUILTIN_NAMES = ("bandai", "smpl", "mixamo", "smpl-native", "cmu")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class RigMap:
 
 
 def builtin_map(name: str) -> RigMap:
-    """One of the maps shipped with the package: "bandai", "smpl", "mixamo" or "smpl-native"."""
+    """One of the maps shipped with the package: "bandai", "smpl", "mixamo", "smpl-native" or "cmu"."""
     if name not in BUILTIN_NAMES:
         raise MotionGPTError(f"unknown built-in rig map '{name}' (available: {', '.join(BUILTIN_NAMES)})")
     return RigMap.load(BUILTIN_DIR / f"{name}.json")
