@@ -22,8 +22,15 @@ COMMAND_MODULES = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the tool's error form: one line, `motiongpt: error: ...`, exit 2 (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"motiongpt: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="motiongpt", description=__doc__)
+    parser = OneLineParser(prog="motiongpt", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:

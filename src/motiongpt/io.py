@@ -30,16 +30,62 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where the system tells it (a change would race threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def temp_prefix(target: Path) -> str:
+    """Temporary names carry the writer's pid, so a later run can tell a live writer's from a killed one's."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def sweep_stale(target: str | Path) -> list[Path]:
+    """Remove the temporary files and folders beside `target` that a killed process left (its pid is gone)."""
+    target = Path(target)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\..*\.tmp")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in target.parent.iterdir():
+            found = pattern.fullmatch(entry.name)
+            if found and not _pid_alive(int(found.group(1))):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; it replaces `target` only if the block succeeds."""
+    """Yield a temporary path beside `target`; it replaces `target` (with the umask's mode) only if the block
+    succeeds, and is removed otherwise; one left by a killed process goes at the next write of `target`."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    sweep_stale(target)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~umask())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -47,14 +93,17 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder beside `target`; it becomes `target` only if the block succeeds."""
+    """Yield a temporary folder beside `target`; it becomes `target` (with the umask's mode) only if the block
+    succeeds, and is removed otherwise; one left by a killed process goes at the next write of `target`."""
     target = Path(target)
     if target.exists() and not overwrite and any(target.iterdir()):
         raise MotionGPTError(f"{target}: already exists and is not empty (pass --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    sweep_stale(target)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~umask())
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -65,6 +114,56 @@ def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Pa
             os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def die_with_parent() -> None:
+    """Initializer of worker processes: a worker ends when the process that started it dies, even by kill -9,
+    instead of writing on into a folder nobody will use (Linux's parent-death signal; elsewhere a watcher)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) != 0:  # 1 = PR_SET_PDEATHSIG
+            raise OSError("prctl failed")
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        threading.Event().wait(0.5)
+    os._exit(1)
+
+
+def check_output_dir(path: str | Path, name: str = "output folder") -> Path:
+    """An output folder that can be made or written into, refused before any work when it cannot: an empty
+    name, a name over 255 bytes, a file, a dangling link or a link loop, or a place where nothing may be written."""
+    text = os.fspath(path)
+    if not text.strip() or "\0" in text:
+        raise MotionGPTError(f"{name} {text!r}: expected a folder path")
+    path = Path(text)
+    long = [part for part in path.parts if len(os.fsencode(part)) > 255]
+    if long:
+        raise MotionGPTError(f"{name} {text[:60]!r}: the name {long[0][:20]!r}... is over 255 bytes")
+    probe = path
+    while True:
+        if probe.is_symlink():
+            try:
+                probe.resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise MotionGPTError(f"{name} {text}: {probe} is a link to nothing or a link loop") from None
+        if probe.exists() or probe == probe.parent:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise MotionGPTError(f"{name} {text}: {probe} exists and is not a folder")
+    try:  # the one sure test of writability (root passes os.access even on /proc)
+        os.rmdir(tempfile.mkdtemp(prefix=".motiongpt-probe-", dir=probe))
+    except OSError as err:
+        raise MotionGPTError(f"{name} {text}: cannot write into {probe} ({err.strerror})") from None
+    return path
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -92,9 +191,27 @@ def load_npy(path: str | Path, what: str = "array") -> np.ndarray:
     if not path.is_file():
         raise MotionGPTError(f"{path}: {what} file not found")
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise MotionGPTError(f"{path}: cannot read as a .npy {what} ({type(err).__name__})") from err
+    if not isinstance(array, np.ndarray):  # np.load opens a .npz (a zip) whatever its name
+        array.close()
+        raise MotionGPTError(f"{path}: a .npz archive of several arrays, expected one .npy {what}")
+    return array
+
+
+def read_text_file(path: str | Path, what: str = "text") -> str:
+    """A UTF-8 text file, or one line naming the file and the line of its first undecodable byte."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionGPTError(f"{path}: {what} file not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise MotionGPTError(f"{path}:{line}: not a UTF-8 {what} file (byte 0x{data[err.start]:02x} at offset "
+                             f"{err.start})") from None
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:
@@ -139,6 +256,35 @@ def dir_hash(directory: str | Path) -> str:
         digest.update(str(path.relative_to(directory)).encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def check_device(device: str | torch.device | None) -> torch.device:
+    """A torch device this machine has (None: cuda when available, else cpu), checked before any model loads.
+
+    `meta` holds no data and is refused; cuda and mps must be present, with the index in range."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise MotionGPTError(f"device {str(device)!r}: not a torch device (expected cpu, cuda, cuda:N or mps)"
+                             ) from None
+    if chosen.type == "cpu":
+        return chosen
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise MotionGPTError(f"device {str(device)!r}: no CUDA GPU is available here (use cpu)")
+        if chosen.index is not None and chosen.index >= count:
+            raise MotionGPTError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0.."
+                                 f"cuda:{count - 1}")
+        return chosen
+    if chosen.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise MotionGPTError(f"device {str(device)!r}: MPS is not available here (use cpu)")
+        return chosen
+    raise MotionGPTError(f"device {str(device)!r}: cannot generate or train on {chosen.type} (expected cpu, cuda, "
+                         "cuda:N or mps)")
 
 
 def seed_everything(seed: int) -> None:

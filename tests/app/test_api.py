@@ -64,7 +64,7 @@ BAD_INPUTS = [
     ({"text": "a person walks.", "seed": "one"}, "seed 'one': expected a whole number"),
     ({"text": "a person walks.", "max_codes": "500"}, "max codes 500"),
     ({"text": "a person walks.", "key_tokens": "1,2,3", "max_codes": "2"}, "at least 3 codes"),
-    ({"text": "a person walks.", "temperature": "0"}, "temperature 0.0: must be positive"),
+    ({"text": "a person walks.", "temperature": "0"}, "temperature 0.0: expected a finite number in 0.001..100"),
     ({"text": "a person walks.", "init_pose_frame": "3"}, "no init pose file"),
 ]
 

@@ -66,7 +66,7 @@ def test_load_motion_tells_joints_from_features_and_rejects_bad_files(tmp_path):
     np.save(tmp_path / "text.npy", np.array(["a", "b"]))
     (tmp_path / "corrupt.npy").write_bytes(b"not numpy")
     for name, message in (("missing.npy", "not found"), ("corrupt.npy", "cannot read"), ("nan.npy", "NaN"),
-                          ("text.npy", "expected numbers")):
+                          ("text.npy", "expected real numbers")):
         with pytest.raises(MotionGPTError, match=message) as err:
             load_motion(tmp_path / name)
         assert name in str(err.value) and "\n" not in str(err.value)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import secrets
 import shutil
 import tempfile
@@ -60,13 +59,13 @@ from motiongpt.export.render import render_gif, render_mp4
 from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
 from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
 from motiongpt.generation.settings import GenerationSettings
-from motiongpt.io import save_npy, slug, write_json
+from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
+from motiongpt.limits import MAX_SEED, MAX_UPLOAD_BYTES, parse_int
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 EXAMPLES_NAME = "examples.txt"  # optional, in a model dir: one example description per line
 MAX_SAMPLES = 8
 MAX_CODES = GenerationSettings().max_codes  # the longest motion a request may ask for
-MAX_UPLOAD_BYTES = 64 * 2**20
 # download name -> (suffix of the saved file, media type)
 RESULT_FILES = {
     "motion.npy": ("npy", "application/octet-stream"),
@@ -105,7 +104,9 @@ class ResultStore:
     def __init__(self, root: str | Path | None = None, capacity: int = 64):
         if capacity < 1:
             raise MotionGPTError(f"result capacity {capacity}: must be at least 1")
-        self.root = Path(tempfile.mkdtemp(prefix="motiongpt-app-", dir=root))
+        anchor = Path(root or tempfile.gettempdir()) / "motiongpt-app"
+        sweep_stale(anchor)  # the folders of servers that were killed
+        self.root = Path(tempfile.mkdtemp(prefix=temp_prefix(anchor), suffix=".tmp", dir=anchor.parent))
         self.capacity = capacity
         self._entries: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
@@ -172,15 +173,7 @@ def _field(form, name: str) -> str | None:
 
 def _int_field(form, name: str, label: str, low: int, high: int | None = None) -> int | None:
     text = _field(form, name)
-    if text is None:
-        return None
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise MotionGPTError(f"{label} {text!r}: expected a whole number")
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        raise MotionGPTError(f"{label} {value}: expected {low}..{high}" if high is not None else
-                             f"{label} {value}: expected at least {low}")
-    return value
+    return None if text is None else parse_int(text, label, low, high)
 
 
 def _float_field(form, name: str, label: str) -> float | None:
@@ -206,16 +199,15 @@ def _pose(form, uploads: dict[str, bytes], role: str, model: MotionGPT) -> np.nd
         if frame is not None:
             raise MotionGPTError(f"{role} pose frame {frame}: no {role} pose file was uploaded")
         return None
-    label = f"{role} pose ({upload.filename})"
+    label = f"{role} pose ({upload.filename[:60]})"
     data = uploads[f"{role}_pose"]
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise MotionGPTError(f"{label}: {len(data)} bytes, more than the {MAX_UPLOAD_BYTES // 2**20} MiB allowed")
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, EOFError, UnpicklingError... for non-.npy bytes
         raise MotionGPTError(f"{label}: not a .npy array ({type(err).__name__}); expected a file saved with "
                              "numpy.save") from None
     if not isinstance(array, np.ndarray):
+        array.close()
         raise MotionGPTError(f"{label}: holds several arrays (.npz); expected one .npy array")
     return pose_features(array, model.vq.config, name=label, frame=frame)
 
@@ -235,7 +227,7 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
     return {
         "texts": [text],
         "num_samples": _int_field(form, "num_samples", "number of samples", 1, MAX_SAMPLES) or 1,
-        "seed": _int_field(form, "seed", "seed", 0, 2**32 - 1),
+        "seed": _int_field(form, "seed", "seed", 0, MAX_SEED),
         "init_token": _single_code(form, "init_token", "initial token"),
         "last_token": _single_code(form, "last_token", "last token"),
         "key_tokens": None if key_text is None else parse_code_list(key_text, "key tokens"),
@@ -279,6 +271,39 @@ class MotionService:
         return out
 
 
+class _TooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, f"request body over {MAX_UPLOAD_BYTES // 2**20} MiB: pose uploads must be smaller")
+
+
+class BodyLimit:
+    """ASGI middleware: a request body past MAX_UPLOAD_BYTES is refused with 413 while it streams in (by its
+    Content-Length when it has one), so a huge upload is never read whole or spooled to disk."""
+
+    def __init__(self, app, limit: int = MAX_UPLOAD_BYTES):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or len(declared) > 12 or int(declared) > self.limit:
+            await _error(413, _TooLarge().detail)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge()
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -298,6 +323,7 @@ def create_app(model: MotionGPT, examples: Sequence[str] | None = None, capacity
 
     app = FastAPI(title="MotionGPT", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service = service
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(MotionGPTError)
     async def user_error(_request: Request, err: MotionGPTError) -> JSONResponse:
@@ -329,9 +355,10 @@ def create_app(model: MotionGPT, examples: Sequence[str] | None = None, capacity
     @app.post("/api/generate")
     async def generate(request: Request) -> JSONResponse:
         start = time.perf_counter()
-        form = await request.form()
-        uploads = {name: await value.read() for name, value in form.multi_items() if isinstance(value, UploadFile)}
-        kwargs = parse_request(form, uploads, model)
+        async with request.form() as form:  # spooled files are closed (and removed) at the end of the block
+            uploads = {name: await value.read() for name, value in form.multi_items()
+                       if isinstance(value, UploadFile)}
+            kwargs = await run_in_threadpool(parse_request, form, uploads, model)  # numpy and the VQ, off the loop
         try:
             results = await run_in_threadpool(service.generate, kwargs)
         except MotionGPTError:

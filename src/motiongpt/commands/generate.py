@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "chosen renderings into OUT (OUT/sample_K/ or OUT/<text>_K/ when there are several). Poses are "
                     ".npy joints (T x 22 x 3) or features (T x 263), or FILE.npy:FRAME for the 4 frames from FRAME.")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="motion descriptions")
-    parser.add_argument("-o", "--out", required=True, type=Path, help="output dir")
+    parser.add_argument("-o", "--out", required=True, help="output dir")
     parser.add_argument("--model", type=Path, default=None,
                         help="model dir (pipeline.json, vq/, llm/); default: the model bundled with the package")
     parser.add_argument("--from-file", type=Path, help="more descriptions, one per line")
@@ -93,11 +93,12 @@ def _demo_controls(args: argparse.Namespace) -> tuple[str, dict]:
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
+    from motiongpt.io import read_text_file
+
     texts = list(args.texts)
     if args.from_file is not None:
-        if not args.from_file.is_file():
-            raise MotionGPTError(f"{args.from_file}: not found")
-        texts += [line.strip() for line in args.from_file.read_text().splitlines() if line.strip()]
+        lines = read_text_file(args.from_file, "descriptions").splitlines()
+        texts += [line.strip() for line in lines if line.strip()]
     return texts
 
 
@@ -115,13 +116,14 @@ def sample_dirs(out: Path, captions: list[str], num_samples: int) -> list[Path]:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from motiongpt.generation.pipeline import MotionGPT
+    from motiongpt.generation.pipeline import MotionGPT, check_request
+    from motiongpt.io import check_output_dir
 
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     if not formats or any(f not in OUTPUT_FORMATS for f in formats):
         raise MotionGPTError(f"--formats {args.formats!r}: expected a comma-separated list of "
                              f"{', '.join(OUTPUT_FORMATS)}")
-    from motiongpt.generation.controls import parse_code, parse_code_list
+    from motiongpt.generation.controls import check_pose_spec, parse_code, parse_code_list
 
     controls = {"init_token": None if args.init_token is None else parse_code(args.init_token, "--init-token"),
                 "last_token": None if args.last_token is None else parse_code(args.last_token, "--last-token"),
@@ -144,7 +146,12 @@ def run_generate(args: argparse.Namespace) -> int:
     if not texts:
         raise MotionGPTError("no description given (TEXT, --from-file or --prompt/--input)")
     settings = sampling_settings(args, use_cache=not args.no_cache)
-    directories = sample_dirs(args.out, [text.strip() for text in texts], args.num_samples)
+    check_request(texts, args.num_samples, args.batch_size, args.seed)
+    for spec in [controls["init_pose"], controls["last_pose"], *(controls["key_poses"] or [])]:
+        if spec is not None:
+            check_pose_spec(spec)
+    device = device_of(args)
+    directories = sample_dirs(check_output_dir(args.out), [text.strip() for text in texts], args.num_samples)
     if not args.overwrite:
         for directory in directories:
             if directory.is_dir() and any(directory.iterdir()):
@@ -153,7 +160,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # weight-loading bars would bury the one-line messages
-    model = MotionGPT.from_pretrained(args.model, device=device_of(args))
+    model = MotionGPT.from_pretrained(args.model, device=device)
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              settings=settings, match_captions=not args.no_match, **controls)
     for result, directory in zip(results, directories):

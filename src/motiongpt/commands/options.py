@@ -47,6 +47,7 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 
 def device_of(args: argparse.Namespace) -> str:
-    import torch
+    """The checked --device (cuda when available, else cpu), before any model loads."""
+    from motiongpt.io import check_device
 
-    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return str(check_device(args.device))

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from motiongpt.data.bvh import euler_to_matrix
+from motiongpt.data.bvh import check_clip_size, check_fps, euler_to_matrix
+from motiongpt.limits import MAX_ABS_VALUE
 from motiongpt.errors import MotionGPTError
 from motiongpt.motion.kinematics import forward_kinematics
 from motiongpt.motion.quaternion import matrix_to_quat
@@ -445,8 +446,9 @@ def _bad_value(path: Path, lines: list[str]) -> MotionGPTError:
         if not words or words[0].startswith(("#", ":")) or len(words) == 1:
             continue
         for word in words[1:]:
-            if not _is_number(word) or not np.isfinite(float(word)):
-                return MotionGPTError(f"{path}:{number}: value '{word}' of bone '{words[0]}' is not a finite number")
+            if not _is_number(word) or not abs(float(word)) <= MAX_ABS_VALUE:
+                return MotionGPTError(f"{path}:{number}: value '{word[:30]}' of bone '{words[0]}' is not a finite "
+                                      f"number within +-{MAX_ABS_VALUE:g}")
     return MotionGPTError(f"{path}: could not parse the frame values")
 
 
@@ -454,8 +456,7 @@ def read_amc(path: str | Path, skeleton: ASFSkeleton, fps: float = AMC_FPS) -> A
     """Parse an AMC motion of `skeleton`. Every bone with dof must appear once in every frame, frames numbered
     consecutively; `fps` is the capture rate, which AMC files do not store."""
     path = Path(path)
-    if not fps > 0:
-        raise MotionGPTError(f"{path}: frame rate must be positive, got {fps}")
+    check_fps(fps, f"{path}")
     lines = _read_text(path, "AMC").splitlines()
     bones = skeleton.bones
     need = {name: len(bone.dof) for name, bone in bones.items() if bone.dof}
@@ -504,8 +505,9 @@ def read_amc(path: str | Path, skeleton: ASFSkeleton, fps: float = AMC_FPS) -> A
             values[name] = np.array(tokens[name], dtype=np.float64).reshape(-1, count)
         except ValueError:
             raise _bad_value(path, lines) from None
-        if not np.isfinite(values[name]).all():
+        if not (np.abs(values[name]) <= MAX_ABS_VALUE).all():
             raise _bad_value(path, lines)
+    check_clip_size(frames, fps, len(bones), f"{path}")
     return AMCMotion(skeleton, values, frames, float(fps), radians, path)
 
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import atomic_path
+from motiongpt.io import atomic_path, read_text_file
+from motiongpt.limits import (MAX_ABS_VALUE, MAX_CLIP_FRAMES, MAX_CLIP_SECONDS, MAX_CLIP_VALUES, MAX_FPS,
+                              MAX_JOINT_DEPTH, MIN_FPS)
 
 POSITION_CHANNELS = {"xposition": 0, "yposition": 1, "zposition": 2}
 ROTATION_CHANNELS = {"xrotation": 0, "yrotation": 1, "zrotation": 2}
@@ -136,16 +138,11 @@ def read_bvh(path: str | Path, scale: float = 1.0, up: str = "y") -> BVHMotion:
     path = Path(path)
     if up not in ("y", "z"):
         raise MotionGPTError(f"{path}: up axis must be 'y' or 'z', got {up!r}")
-    if not path.is_file():
-        raise MotionGPTError(f"{path}: not found")
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError as err:
-        raise MotionGPTError(f"{path}: not a text BVH file ({err.reason} at byte {err.start})") from err
-    lines = text.split("\n")
+    lines = read_text_file(path, "BVH").split("\n")
     parser = _HierarchyParser(path, lines)
     parser.parse()
-    values, frame_time = _parse_motion(path, lines, parser.motion_line, sum(len(c) for c in parser.channels))
+    values, frame_time = _parse_motion(path, lines, parser.motion_line, sum(len(c) for c in parser.channels),
+                                       len(parser.names))
     return BVHMotion(
         names=parser.names, parents=np.array(parser.parents, dtype=np.int64),
         offsets=np.array(parser.offsets, dtype=np.float64).reshape(-1, 3), channels=parser.channels,
@@ -200,9 +197,12 @@ class _HierarchyParser:
     def _number(self, what: str) -> float:
         token, line = self._next(what)
         try:
-            return float(token)
+            value = float(token)
         except ValueError:
             raise self._fail(line, f"{what} must be a number, found '{token}'") from None
+        if not abs(value) <= MAX_ABS_VALUE:
+            raise self._fail(line, f"{what} is {token[:30]}, expected a finite number within +-{MAX_ABS_VALUE:g}")
+        return value
 
     def parse(self) -> None:
         self._expect("HIERARCHY")
@@ -210,7 +210,7 @@ class _HierarchyParser:
         if token != "ROOT":
             raise self._fail(line, f"expected ROOT, found '{token}'")
         while token == "ROOT":
-            self._joint(-1, line)
+            self._joint(-1, line, 0)
             token, line = self._next("MOTION or another ROOT")
         if token != "MOTION":
             raise self._fail(line, f"expected MOTION after the hierarchy, found '{token}'")
@@ -226,7 +226,10 @@ class _HierarchyParser:
             raise self._fail(keyword_line, "joint has no name")
         return " ".join(words)
 
-    def _joint(self, parent: int, keyword_line: int) -> None:
+    def _joint(self, parent: int, keyword_line: int, depth: int) -> None:
+        if depth > MAX_JOINT_DEPTH:
+            raise self._fail(keyword_line, f"joints nested more than {MAX_JOINT_DEPTH} deep (a body has about 10 "
+                                           "levels; is a '}' missing?)")
         name = self._name(keyword_line)
         index = len(self.names)
         self.names.append(name)
@@ -242,7 +245,7 @@ class _HierarchyParser:
             if token == "CHANNELS":
                 self.channels[index] = self._channels(name)
             elif token == "JOINT":
-                self._joint(index, line)
+                self._joint(index, line, depth + 1)
             elif token == "End":
                 self._expect("Site")
                 self._expect("{")
@@ -280,20 +283,42 @@ def _header_value(path: Path, lines: list[str], index: int, label: str) -> str:
     return line[len(label):].strip()
 
 
-def _parse_motion(path: Path, lines: list[str], start: int, num_channels: int) -> tuple[np.ndarray, float]:
+def check_fps(fps: float, where: str) -> float:
+    """A capture rate within MIN_FPS..MAX_FPS (a rate rounding to 0 would divide by zero when resampling)."""
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise MotionGPTError(f"{where}: a frame rate of {fps:.4g} fps, expected {MIN_FPS:g}..{MAX_FPS:g}")
+    return fps
+
+
+def check_clip_size(num_frames: int, fps: float, num_joints: int, where: str) -> None:
+    """Bound the work one clip makes: its frames, its length in seconds, and frames x joints."""
+    if not 1 <= num_frames <= MAX_CLIP_FRAMES:
+        raise MotionGPTError(f"{where}: {num_frames} frames, expected 1..{MAX_CLIP_FRAMES}")
+    if num_frames / fps > MAX_CLIP_SECONDS:
+        raise MotionGPTError(f"{where}: {num_frames} frames at {fps:.4g} fps last {num_frames / fps:.0f} s, more than "
+                             f"the {MAX_CLIP_SECONDS:g} s one clip may last (cut it into shorter clips)")
+    if num_frames * num_joints > MAX_CLIP_VALUES:
+        raise MotionGPTError(f"{where}: {num_frames} frames x {num_joints} joints, more than {MAX_CLIP_VALUES} "
+                             "(cut it into shorter clips)")
+
+
+def _parse_motion(path: Path, lines: list[str], start: int, num_channels: int,
+                  num_joints: int) -> tuple[np.ndarray, float]:
     """Parse 'Frames:', 'Frame Time:' and the frame lines that follow; `start` is the 0-based index after MOTION."""
     frames_text = _header_value(path, lines, start, "Frames:")
-    try:
-        num_frames = int(frames_text)
-    except ValueError:
-        raise MotionGPTError(f"{path}:{start + 1}: 'Frames:' must be an integer, found '{frames_text}'") from None
+    if not (frames_text.isdigit() and frames_text.isascii() and len(frames_text) <= 9):
+        raise MotionGPTError(f"{path}:{start + 1}: 'Frames:' must be a whole number of at most 9 digits, found "
+                             f"'{frames_text[:30]}'")
+    num_frames = int(frames_text)
     time_text = _header_value(path, lines, start + 1, "Frame Time:")
     try:
         frame_time = float(time_text)
     except ValueError:
-        raise MotionGPTError(f"{path}:{start + 2}: 'Frame Time:' must be a number, found '{time_text}'") from None
-    if not frame_time > 0:
-        raise MotionGPTError(f"{path}:{start + 2}: 'Frame Time:' must be positive, found {frame_time}")
+        raise MotionGPTError(f"{path}:{start + 2}: 'Frame Time:' must be a number, found '{time_text[:30]}'") from None
+    if not 1.0 / MAX_FPS <= frame_time <= 1.0 / MIN_FPS:
+        raise MotionGPTError(f"{path}:{start + 2}: 'Frame Time: {time_text[:30]}' is outside {1.0 / MAX_FPS:g}.."
+                             f"{1.0 / MIN_FPS:g} s ({MIN_FPS:g} to {MAX_FPS:g} frames per second)")
+    check_clip_size(num_frames, 1.0 / frame_time, num_joints, f"{path}:{start + 1}")
 
     first = start + 2
     body = lines[first:]
@@ -311,7 +336,7 @@ def _parse_motion(path: Path, lines: list[str], start: int, num_channels: int) -
             values = np.array(words, dtype=np.float64).reshape(num_frames, num_channels)
         except ValueError:
             values = None
-        if values is not None and np.isfinite(values).all():
+        if values is not None and (np.abs(values) <= MAX_ABS_VALUE).all():
             return values, frame_time
     # Something is off: find the first bad line and say exactly what.
     for k, line in enumerate(body):
@@ -324,8 +349,9 @@ def _parse_motion(path: Path, lines: list[str], start: int, num_channels: int) -
                 value = float(word)
             except ValueError:
                 raise MotionGPTError(f"{path}:{first + k + 1}: non-numeric value '{word}' in frame {k}") from None
-            if not np.isfinite(value):
-                raise MotionGPTError(f"{path}:{first + k + 1}: non-finite value '{word}' in frame {k}")
+            if not abs(value) <= MAX_ABS_VALUE:
+                raise MotionGPTError(f"{path}:{first + k + 1}: value '{word[:30]}' in frame {k} is not a finite "
+                                     f"number within +-{MAX_ABS_VALUE:g}")
     raise MotionGPTError(f"{path}:{first + 1}: could not parse the frame values")
 
 

@@ -26,12 +26,13 @@ import numpy as np
 from tqdm import tqdm
 
 from motiongpt.data.asf_amc import AMC_FPS, find_skeleton, read_amc, read_asf
-from motiongpt.data.bvh import read_bvh, resample
+from motiongpt.data.bvh import check_fps, read_bvh, resample
 from motiongpt.data.captions import make_caption, mirror_caption
 from motiongpt.data.layout import MAX_FRAMES, SPLITS, Caption, format_caption_line
 from motiongpt.data.rigmap import RigMap, builtin_map, detect_map
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import atomic_directory, write_json
+from motiongpt.io import atomic_directory, die_with_parent, write_json
+from motiongpt.limits import check_int, check_number
 from motiongpt.motion.features import feature_slices, features_to_joints, joints_to_features, mirror_joints
 
 FPS = 20.0
@@ -208,6 +209,7 @@ def build_dataset(jobs: list[ClipJob], out: str | Path, meta: dict | None = None
     Clips with fewer than `min_frames` feature frames are dropped."""
     if not jobs:
         raise MotionGPTError(f"{out}: no clips to build a dataset from")
+    check_int(workers, "workers", 1, 256)
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})[0]
@@ -220,7 +222,7 @@ def build_dataset(jobs: list[ClipJob], out: str | Path, meta: dict | None = None
         results: list[ClipResult] = []
         with tqdm(total=len(tasks), desc=desc) as bar:  # closed (its line ended) before any error is printed
             if workers > 1 and len(jobs) > 1:
-                with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                with multiprocessing.get_context("spawn").Pool(workers, initializer=die_with_parent) as pool:
                     for result in pool.imap(_worker, tasks, chunksize=4):
                         results.append(result)
                         bar.update()
@@ -300,7 +302,11 @@ def build_from_bvh(inputs: list[str | Path], out: str | Path, rig: str | None = 
                    amc_fps: float = AMC_FPS) -> dict:
     """`motiongpt data from-bvh`: BVH or AMC files (+ a captions TSV) -> a HumanML3D-layout dataset. An AMC clip
     uses `asf`, or else the ASF skeleton `find_skeleton` picks among the inputs and beside the clip."""
+    if scale is not None:
+        check_number(scale, "scale", 1e-6, 1e6)
     files, skeletons = find_clip_files(inputs)
+    if any(f.suffix.lower() == ".amc" for f in files):
+        check_fps(amc_fps, "--amc-fps")
     texts = read_captions_tsv(captions) if captions else {}
     if captions:
         missing = [f.stem for f in files if f.stem not in texts]

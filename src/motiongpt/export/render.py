@@ -178,7 +178,7 @@ class StickFigureVideo:
             self.panels.append(_Panel(self.fig, rect, joints, spec))
             if text:
                 self.fig.text(left + 0.5 * size / width, top - 4 / height, text, ha="center", va="top",
-                              fontsize=9, linespacing=1.1)
+                              fontsize=9, linespacing=1.1, parse_math=False, usetex=False)  # user text, literal
         self.num_frames = max(len(m) for m in motions)
         self.counter = self.fig.text(4 / width, 4 / height, "", fontsize=7, color="#666666", animated=True)
         self.canvas.draw()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from motiongpt.errors import MotionGPTError
+from motiongpt.limits import MAX_POSE_FRAMES, parse_int
 from motiongpt.generation.constraints import Controls
 from motiongpt.motion.features import joints_to_features
 from motiongpt.motion.skeleton import load_motion, motion_kind, spec_for_dim
@@ -35,8 +36,9 @@ def parse_code_list(text: str, name: str) -> list[int]:
     """`"315,91,406"` -> [315, 91, 406], for command-line options and the original's `<Motion Token>` input."""
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or not all(p.isdigit() and p.isascii() for p in parts):
-        raise MotionGPTError(f"{name} {text!r}: expected comma-separated non-negative integers such as 315,91,406")
-    return [int(p) for p in parts]
+        raise MotionGPTError(f"{name} {str(text)[:40]!r}: expected comma-separated non-negative integers such as "
+                             "315,91,406")
+    return [parse_int(p, name) for p in parts]
 
 
 def parse_code(text: str, name: str) -> int:
@@ -52,10 +54,16 @@ def parse_pose_spec(spec: str | Path) -> tuple[Path, int | None]:
     text = str(spec)
     path, sep, frame = text.rpartition(":")
     if sep and path.lower().endswith(".npy"):
-        if not frame.isdigit():
-            raise MotionGPTError(f"pose {text!r}: the frame after ':' must be a non-negative integer")
-        return Path(path), int(frame)
+        if not (frame.isdigit() and frame.isascii()):
+            raise MotionGPTError(f"pose {text[:60]!r}: the frame after ':' must be a non-negative integer")
+        return Path(path), parse_int(frame, f"pose {path}: frame")
     return Path(text), None
+
+
+def check_pose_spec(spec: str | Path) -> None:
+    """Read a pose given as `FILE.npy[:FRAME]` once, so that a bad file is refused before the model loads."""
+    path, _ = parse_pose_spec(spec)
+    load_motion(path, "pose")
 
 
 def pose_features(pose: Pose, config: VQVAEConfig, name: str = "pose", frame: int | None = None) -> np.ndarray:
@@ -72,6 +80,9 @@ def pose_features(pose: Pose, config: VQVAEConfig, name: str = "pose", frame: in
         frame = path_frame if frame is None else frame
         array, spec, is_joints = load_motion(path, "pose")
         name = str(path)
+    if len(array) > MAX_POSE_FRAMES:
+        raise MotionGPTError(f"{name}: {len(array)} frames, more than the {MAX_POSE_FRAMES} a pose clip may have "
+                             "(cut out the part you mean)")
     expected = spec_for_dim(config.input_dim)
     if spec is not expected:
         raise MotionGPTError(f"{name}: array of shape {array.shape}, expected joints (T, {expected.num_joints}, 3) or "

@@ -30,7 +30,8 @@ from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
 from motiongpt.generation.settings import GenerationSettings
-from motiongpt.io import atomic_directory, dir_hash, read_json, write_json
+from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, write_json
+from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_seed
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.training import CHECKPOINT_DIR
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
@@ -78,12 +79,37 @@ class GeneratedMotion:
 
 
 def _check_caption(text: object) -> str:
+    """A description as the LLM may see it: non-empty UTF-8 text of at most MAX_DESCRIPTION_CHARS characters."""
     if not isinstance(text, str) or not text.strip():
         raise MotionGPTError(f"description {text!r}: expected a non-empty text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # lone surrogates: bytes that were not UTF-8 on the command line
+        raise MotionGPTError(f"description {text[:40]!r}: not valid UTF-8 (undecodable byte at character "
+                             f"{err.start})") from None
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        raise MotionGPTError(f"description of {len(text)} characters: at most {MAX_DESCRIPTION_CHARS} are "
+                             "allowed (describe one motion in a sentence or two)")
     if MOTION_OPEN in text:
         raise MotionGPTError(f"description {text!r}: holds {MOTION_OPEN}; give control codes as init/last/key "
                              "tokens (or, in the CLI, --prompt with --input as the original)")
     return text.strip()
+
+
+def check_request(texts: str | Sequence[str], num_samples: int, batch_size: int, seed: int | None) -> list[str]:
+    """The checked descriptions of a generate call, refused before any model work when any argument is bad."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise MotionGPTError("no description given")
+    captions = [_check_caption(t) for t in texts]
+    check_int(num_samples, "number of samples", 1, MAX_ROWS_PER_CALL)
+    if len(captions) * num_samples > MAX_ROWS_PER_CALL:
+        raise MotionGPTError(f"{len(captions)} descriptions x {num_samples} samples: at most {MAX_ROWS_PER_CALL} "
+                             "motions per call")
+    check_int(batch_size, "batch size", 1, MAX_ROWS_PER_CALL)
+    if seed is not None:
+        check_seed(seed)
+    return captions
 
 
 class MotionGPT:
@@ -114,6 +140,7 @@ class MotionGPT:
             raise MotionGPTError(f"{directory}: not a MotionGPT model dir (expected {PIPELINE_NAME}, {VQ_DIR}/ and "
                                  f"{LLM_DIR}/; make one with `motiongpt assemble`)")
         config = read_json(directory / PIPELINE_NAME)
+        device = check_device(device)
         vq = VQVAE.from_pretrained(directory / config.get("vq", VQ_DIR), map_location=str(device))
         llm, tokenizer, meta = load_finetuned(directory / config.get("llm", LLM_DIR), device=device, dtype=dtype,
                                               merge=True)
@@ -171,21 +198,15 @@ class MotionGPT:
         the LLM as its nearest training caption (`GeneratedMotion.matched`). `settings` (default:
         `GenerationSettings()`) may be changed field by field with keywords: `generate(text, temperature=1.0)`.
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise MotionGPTError("no description given")
-        captions = [_check_caption(t) for t in texts]
-        if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
-            raise MotionGPTError(f"number of samples {num_samples}: must be a positive integer")
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise MotionGPTError(f"batch size {batch_size}: must be a positive integer")
+        captions = check_request(texts, num_samples, batch_size, seed)
         settings = (settings or GenerationSettings()).updated(**changes)
         controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
                                  init_pose=init_pose, last_pose=last_pose, key_poses=key_poses,
                                  max_codes=settings.max_codes)
-        base_seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        base_seed = secrets.randbelow(MAX_SEED + 1) if seed is None else int(seed)
         matching = self.matcher is not None and match_captions
         matches = self.matcher.match(captions) if matching else [None] * len(captions)
+        self.check_room([m.caption if m else c for c, m in zip(captions, matches)], controls, settings)
         rows = [(caption, match) for caption, match in zip(captions, matches) for _ in range(int(num_samples))]
         results = []
         for start in range(0, len(rows), batch_size):
@@ -198,6 +219,19 @@ class MotionGPT:
                     result.caption, result.matched = caption, match
                 results.append(result)
         return results
+
+    def check_room(self, captions: Sequence[str], controls: Controls, settings: GenerationSettings) -> None:
+        """Refuse, before any sampling, a prompt plus answer longer than the LLM's positions."""
+        room = getattr(self.llm.config, "max_position_embeddings", None)
+        if not room:
+            return
+        answer = self.answer_vocab.max_new_tokens(settings.max_codes)
+        for caption in captions:
+            used = len(encode_prompt(self.tokenizer, self.prompt(caption, controls)))
+            if used + answer > room:
+                raise MotionGPTError(f"description {caption[:40]!r}...: its prompt takes {used} tokens and "
+                                     f"{settings.max_codes} codes take {answer}, more than the model's {room} "
+                                     "positions (shorten the description or lower max codes)")
 
     def generate_rows(self, captions: Sequence[str], controls: Sequence[Controls], seeds: Sequence[int],
                       settings: GenerationSettings) -> list[GeneratedMotion]:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from motiongpt.data.layout import MAX_FRAMES, UNIT_LENGTH
 from motiongpt.errors import MotionGPTError
+from motiongpt.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, check_int, check_number
+
+MAX_CODES_LIMIT = 4096  # far past any model's positions; each model checks its own room (`MotionGPT.generate`)
 
 
 @dataclass(frozen=True)
@@ -23,15 +26,13 @@ class GenerationSettings:
 
     def check(self) -> GenerationSettings:
         """The settings themselves, or a one-line error naming the first bad value."""
-        if not self.temperature > 0:
-            raise MotionGPTError(f"temperature {self.temperature}: must be positive")
-        if self.top_k is not None and (isinstance(self.top_k, bool) or int(self.top_k) != self.top_k
-                                       or self.top_k < 1):
-            raise MotionGPTError(f"top-k {self.top_k}: must be a positive integer")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
+        # Below MIN_TEMPERATURE the scores overflow to infinity; above MAX_TEMPERATURE sampling is uniform anyway.
+        check_number(self.temperature, "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE)
+        if self.top_k is not None:
+            check_int(self.top_k, "top-k", 1)
+        if self.top_p is not None and check_number(self.top_p, "top-p", 0.0, 1.0) == 0.0:
             raise MotionGPTError(f"top-p {self.top_p}: must be in (0, 1]")
-        if isinstance(self.max_codes, bool) or int(self.max_codes) != self.max_codes or self.max_codes < 1:
-            raise MotionGPTError(f"max codes {self.max_codes}: must be a positive integer")
+        check_int(self.max_codes, "max codes", 1, MAX_CODES_LIMIT)
         return self
 
     def updated(self, **changes: object) -> GenerationSettings:

@@ -22,6 +22,7 @@ import numpy as np
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import load_npy
+from motiongpt.limits import MAX_ABS_VALUE
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,9 +165,11 @@ def spec_for_joints(num_joints: int) -> SkeletonSpec:
 
 def motion_kind(array: np.ndarray, name: str = "motion") -> tuple[SkeletonSpec, bool]:
     """(skeleton, True for joints / False for features) of a finite (T, J, 3) joints or (T, D) features array."""
+    if not isinstance(array, np.ndarray):
+        raise MotionGPTError(f"{name}: holds {type(array).__name__}, expected one array (a .npz renamed .npy?)")
     shape = tuple(array.shape)
-    if not np.issubdtype(array.dtype, np.number):
-        raise MotionGPTError(f"{name}: array of {array.dtype}, expected numbers")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise MotionGPTError(f"{name}: array of {array.dtype}, expected real numbers")
     if len(shape) == 3 and shape[0] >= 1 and shape[2] == 3 and shape[1] in _BY_JOINTS:
         spec, is_joints = _BY_JOINTS[shape[1]], True
     elif len(shape) == 2 and shape[0] >= 1 and shape[1] in _BY_DIM:
@@ -175,8 +178,12 @@ def motion_kind(array: np.ndarray, name: str = "motion") -> tuple[SkeletonSpec, 
         joints = " or ".join(f"(T, {j}, 3)" for j in _BY_JOINTS)
         features = " or ".join(f"(T, {d})" for d in _BY_DIM)
         raise MotionGPTError(f"{name}: array of shape {shape}, expected joints {joints}, or features {features}")
+    what = "joints" if is_joints else "features"
     if not np.isfinite(array).all():
-        raise MotionGPTError(f"{name}: {'joints' if is_joints else 'features'} contain NaN or infinite values")
+        raise MotionGPTError(f"{name}: {what} contain NaN or infinite values")
+    if array.size and np.abs(array).max() > MAX_ABS_VALUE:
+        raise MotionGPTError(f"{name}: {what} reach {float(np.abs(array).max()):.3g}, beyond the "
+                             f"{MAX_ABS_VALUE:g} any motion stays within")
     return spec, is_joints
 
 
