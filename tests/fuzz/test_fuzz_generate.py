@@ -123,11 +123,14 @@ def random_case(rng: random.Random, pose: Path) -> list[str]:
     return argv
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str]) -> tuple[int, str]:
+    """(exit code, the exception that escaped `main` if one did: a traceback for the user)."""
     try:
-        return main(argv)
+        return main(argv), ""
     except SystemExit as stop:  # argparse's own refusals
-        return int(stop.code)
+        return int(stop.code), ""
+    except Exception as err:  # noqa: BLE001 - the point: nothing may escape
+        return -1, f"{type(err).__name__}: {str(err)[:100]}"
 
 
 def test_generate_arguments_fuzz(tmp_path, capsys, loads, bundled):
@@ -144,8 +147,8 @@ def test_generate_arguments_fuzz(tmp_path, capsys, loads, bundled):
         if "-o" not in argv:
             argv = argv + ["-o", out]
         before = loads["n"]
-        code = run(["generate", *argv])
-        err = capsys.readouterr().err
+        code, escaped = run(["generate", *argv])
+        err = capsys.readouterr().err + escaped
         if code == 2:
             outcomes["refused"] += 1
             if not one_line_error(err):

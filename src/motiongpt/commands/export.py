@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.export.bvh import save_bvh
-from motiongpt.export.render import FORMATS, checked_skeleton, load_joints, render_grid
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _output_base(args: argparse.Namespace) -> Path:
+    from motiongpt.export.render import FORMATS
+
     if args.out is not None:
         out = args.out
         return out.with_suffix("") if out.suffix.lower().lstrip(".") in FORMATS else out
@@ -43,6 +43,9 @@ def _output_base(args: argparse.Namespace) -> Path:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from motiongpt.export.bvh import save_bvh
+    from motiongpt.export.render import FORMATS, checked_skeleton, load_joints, render_grid  # matplotlib: here only
+
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     known = (*FORMATS, "bvh")
     if not formats or any(f not in known for f in formats):

@@ -157,9 +157,6 @@ def run_generate(args: argparse.Namespace) -> int:
             if directory.is_dir() and any(directory.iterdir()):
                 raise MotionGPTError(f"{directory}: already exists and is not empty (pass --overwrite to replace it)")
 
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # weight-loading bars would bury the one-line messages
     model = MotionGPT.from_pretrained(args.model, device=device)
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              settings=settings, match_captions=not args.no_match, **controls)
@@ -175,8 +172,10 @@ def run_generate(args: argparse.Namespace) -> int:
 def write_sample(result, directory: Path, formats: list[str], overwrite: bool) -> None:
     """One sample's files, all or none (the dir appears when complete)."""
     from motiongpt.export.bvh import save_bvh
-    from motiongpt.export.render import render_gif, render_mp4
     from motiongpt.io import atomic_directory, save_npy, write_json
+
+    if "gif" in formats or "mp4" in formats:
+        from motiongpt.export.render import render_gif, render_mp4  # matplotlib: only when a video is asked for
 
     if "bvh" in formats and result.joints.shape[1] != 22:
         raise MotionGPTError(f"bvh: needs the 22-joint HumanML3D skeleton, this model makes "

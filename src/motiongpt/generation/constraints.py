@@ -11,7 +11,8 @@ that would make the answer invalid:
   format (number prefixes stay below the codebook size, no leading zeros), or `<motion_begin>`, one token per code,
   `<motion_end>` and EOS for the `vocab` format.
 
-The processor keeps one small state machine per row and advances it with the tokens appended since its last call,
+The processor (a transformers-style logits processor, without importing transformers) keeps one small state machine
+per row and advances it with the tokens appended since its last call,
 so it works inside `model.generate` as well as in this package's own decoding loop.
 """
 
@@ -21,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
-from transformers import LogitsProcessor
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.formats import MOTION_BEGIN, MOTION_END, check_format, vocab_tokens
@@ -276,7 +276,7 @@ class VocabAnswer:
             raise MotionGPTError(f"token {token} is not allowed in a vocab answer here (was the answer constrained?)")
 
 
-class CodeConstraint(LogitsProcessor):
+class CodeConstraint:
     """Masks every token that would break the answer grammar or a control, row by row.
 
     Call it on the prompt-only `input_ids` first (it remembers that width), then once per generated token.

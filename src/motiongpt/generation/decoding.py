@@ -9,14 +9,16 @@ as soon as they emit a stop token.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import (DynamicCache, LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper,
-                          TopKLogitsWarper, TopPLogitsWarper)
 
 from motiongpt.generation.constraints import CodeConstraint
+
+# A logits processor: (input ids (B, T), scores (B, V)) -> scores, as transformers' LogitsProcessor is called.
+Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -25,14 +27,63 @@ class Decoded:
     forward_passes: int
 
 
-def sampling_warpers(temperature: float, top_k: int | None, top_p: float | None) -> list[LogitsProcessor]:
+class Temperature:
+    """Scores divided by the temperature (transformers' TemperatureLogitsWarper)."""
+
+    def __init__(self, temperature: float):
+        self.temperature = float(temperature)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return scores / self.temperature
+
+
+class TopK:
+    """Only the `k` highest scores stay (transformers' TopKLogitsWarper, ties at the k-th kept)."""
+
+    def __init__(self, k: int):
+        self.k = max(int(k), 1)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        k = min(self.k, scores.size(-1))
+        return scores.masked_fill(scores < torch.topk(scores, k)[0][..., -1, None], float("-inf"))
+
+
+class TopP:
+    """The smallest set of likeliest tokens whose probability reaches `p` (transformers' TopPLogitsWarper)."""
+
+    def __init__(self, p: float):
+        self.p = float(p)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        ordered, order = torch.sort(scores, descending=False)
+        remove = ordered.softmax(dim=-1).cumsum(dim=-1) <= (1 - self.p)
+        remove[..., -1:] = False
+        return scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+
+
+def sampling_warpers(temperature: float, top_k: int | None, top_p: float | None) -> list[Processor]:
     """Temperature, then top-k, then top-p (the original: temperature 0.8 and top-k 200, no top-p)."""
-    warpers: list[LogitsProcessor] = [TemperatureLogitsWarper(float(temperature))]
+    warpers: list[Processor] = [Temperature(temperature)]
     if top_k:
-        warpers.append(TopKLogitsWarper(int(top_k)))
+        warpers.append(TopK(top_k))
     if top_p is not None and top_p < 1.0:
-        warpers.append(TopPLogitsWarper(float(top_p)))
+        warpers.append(TopP(top_p))
     return warpers
+
+
+def _new_cache(model: torch.nn.Module):
+    """The model's own KV cache (LiteLlama), or transformers' DynamicCache."""
+    if hasattr(model, "new_cache"):
+        return model.new_cache()
+    from transformers import DynamicCache
+
+    return DynamicCache(config=model.config)
+
+
+def _cache_keyword(model: torch.nn.Module) -> str:
+    """The name a model's forward takes its cache by (transformers renamed `past_key_values` to `cache`)."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters and not hasattr(model, "new_cache") else "past_key_values"
 
 
 def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +98,7 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[to
 
 @torch.no_grad()
 def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequence[int], *,
-           processors: Sequence[LogitsProcessor], stop_ids: frozenset[int], pad_id: int, max_new_tokens: int,
+           processors: Sequence[Processor], stop_ids: frozenset[int], pad_id: int, max_new_tokens: int,
            use_cache: bool = True) -> Decoded:
     """Sample up to `max_new_tokens` tokens after each prompt; `processors` run in order on the logits (a
     `CodeConstraint` among them follows the rows as finished ones leave the batch)."""
@@ -55,20 +106,22 @@ def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequ
     ids, mask = _left_pad(prompts, pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
-    processor_list = LogitsProcessorList(processors)
     active = list(range(len(prompts)))
     out: list[list[int]] = [[] for _ in prompts]
-    cache = DynamicCache(config=model.config) if use_cache else None
+    cache = _new_cache(model) if use_cache else None
+    keyword = _cache_keyword(model)
     passes = 0
     for step in range(max_new_tokens):
         if use_cache:
             fresh = slice(None) if step == 0 else slice(-1, None)
             logits = model(input_ids=ids[:, fresh], attention_mask=mask, position_ids=positions[:, fresh],
-                           past_key_values=cache, use_cache=True).logits[:, -1]
+                           use_cache=True, **{keyword: cache}).logits[:, -1]
         else:
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, -1]
         passes += 1
-        scores = processor_list(ids, logits.float())
+        scores = logits.float()
+        for processor in processors:
+            scores = processor(ids, scores)
         probs = torch.softmax(scores, dim=-1)
         noise = torch.stack([torch.empty(probs.shape[-1], device=device).exponential_(generator=g)
                              for g in generators])

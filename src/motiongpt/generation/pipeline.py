@@ -33,8 +33,8 @@ from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, write_json
 from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_seed
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
-from motiongpt.training import CHECKPOINT_DIR
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
+from motiongpt.llm.lite import load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
 from motiongpt.motion.skeleton import spec_for_dim
@@ -142,8 +142,9 @@ class MotionGPT:
         config = read_json(directory / PIPELINE_NAME)
         device = check_device(device)
         vq = VQVAE.from_pretrained(directory / config.get("vq", VQ_DIR), map_location=str(device))
-        llm, tokenizer, meta = load_finetuned(directory / config.get("llm", LLM_DIR), device=device, dtype=dtype,
-                                              merge=True)
+        llm_dir = directory / config.get("llm", LLM_DIR)
+        loaded = load_lite(llm_dir, device, dtype)  # plain torch when it can: transformers takes seconds to import
+        llm, tokenizer, meta = loaded or load_finetuned(llm_dir, device=device, dtype=dtype, merge=True)
         if int(meta.get("codebook_size", vq.config.codebook_size)) != vq.config.codebook_size:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
                                  f"{vq.config.codebook_size}")
@@ -294,6 +295,8 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite
     if pinned and pinned != dir_hash(vq_dir):
         raise MotionGPTError(f"{llm_dir}: finetuned on the codes of another VQ-VAE than {vq_dir} (its files differ "
                              f"from the ones recorded in {META_NAME})")
+    from motiongpt.training import CHECKPOINT_DIR
+
     full = meta.get("kind") == "full"
     skip = [".*", CHECKPOINT_DIR] + (["base"] if full else [])  # a full finetune never reads its base again
     if full:

@@ -14,7 +14,6 @@ import torch
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import read_json
-from motiongpt.llm.base import load_causal_lm, load_tokenizer
 
 META_NAME = "motiongpt.json"
 
@@ -31,6 +30,12 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dt
 
     `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper).
     """
+    from transformers.utils import logging as hf_logging
+
+    from motiongpt.llm.base import load_causal_lm, load_tokenizer  # transformers: seconds to import, so only here
+
+    hf_logging.disable_progress_bar()  # weight-loading bars would bury the one-line messages
+
     directory = Path(directory)
     meta = read_json(directory / META_NAME)
     tokenizer = load_tokenizer(directory)
