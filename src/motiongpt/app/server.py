@@ -11,7 +11,8 @@ API (the page uses nothing else):
     GET  /api/health                   {"status": "ok", ...}
     GET  /api/info                     example prompts, codebook size, limits, fps, the skeleton's chains
     POST /api/generate                 form fields (multipart or urlencoded): text, num_samples, seed, init_token,
-                                       last_token, key_tokens ("3,41,7"), max_codes, temperature, top_k, and files
+                                       last_token, key_tokens ("3,41,7"), max_codes, temperature, top_k, an exact
+                                       length as frames or seconds, and files
                                        init_pose / last_pose (.npy joints T x 22 x 3 or features T x 263) with
                                        init_pose_frame / last_pose_frame (the 4 frames from that frame; empty: the
                                        first 4 for init, the last 4 for last)
@@ -60,7 +61,7 @@ from motiongpt.generation.controls import parse_code, parse_code_list, pose_feat
 from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
-from motiongpt.limits import MAX_SEED, MAX_UPLOAD_BYTES, parse_int
+from motiongpt.limits import MAX_SEED, MAX_UPLOAD_BYTES, parse_int, parse_number
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 EXAMPLES_NAME = "examples.txt"  # optional, in a model dir: one example description per line
@@ -218,7 +219,10 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
     if text is None:
         raise MotionGPTError("description is empty: type what the person should do, e.g. 'a person walks forward.'")
     key_text = _field(form, "key_tokens")
+    longest = MAX_CODES * model.vq.config.frames_per_code  # frames
+    seconds = _field(form, "seconds")
     given = {"max_codes": _int_field(form, "max_codes", "max codes", 1, MAX_CODES),
+             "frames": _int_field(form, "frames", "length in frames", 1, longest),
              "temperature": _float_field(form, "temperature", "temperature"),
              "top_k": _int_field(form, "top_k", "top-k", 0)}
     changes = {name: value for name, value in given.items() if value is not None}
@@ -234,6 +238,8 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
         "init_pose": _pose(form, uploads, "init", model),
         "last_pose": _pose(form, uploads, "last", model),
         "settings": GenerationSettings().updated(**changes),
+        "seconds": None if seconds is None else parse_number(seconds, "length in seconds", 0.0,
+                                                             longest / model.spec.fps),
     }
 
 

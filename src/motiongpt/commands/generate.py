@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="sample j (over descriptions, then samples) uses SEED + j (default: random, recorded "
                              "in tokens.json)")
     add_sampling_options(parser)
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--frames", type=int, default=None,
+                        help="make every motion exactly N frames long (the codes that needs, through the "
+                             "constrained decoder; default: the model ends the motion)")
+    length.add_argument("--seconds", type=float, default=None, help="the same length in seconds (S x fps frames)")
     parser.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
     parser.add_argument("--no-match", action="store_true",
                         help="give the LLM the description as written, not the nearest training caption (for "
@@ -118,6 +123,7 @@ def sample_dirs(out: Path, captions: list[str], num_samples: int) -> list[Path]:
 def run_generate(args: argparse.Namespace) -> int:
     from motiongpt.generation.pipeline import MotionGPT, check_request
     from motiongpt.io import check_output_dir
+    from motiongpt.limits import MAX_CLIP_SECONDS, check_number
 
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     if not formats or any(f not in OUTPUT_FORMATS for f in formats):
@@ -145,7 +151,9 @@ def run_generate(args: argparse.Namespace) -> int:
         texts = [caption]
     if not texts:
         raise MotionGPTError("no description given (TEXT, --from-file or --prompt/--input)")
-    settings = sampling_settings(args, use_cache=not args.no_cache)
+    settings = sampling_settings(args, use_cache=not args.no_cache, frames=args.frames)
+    if args.seconds is not None:
+        check_number(args.seconds, "--seconds", 0.0, MAX_CLIP_SECONDS)
     check_request(texts, args.num_samples, args.batch_size, args.seed)
     for spec in [controls["init_pose"], controls["last_pose"], *(controls["key_poses"] or [])]:
         if spec is not None:
@@ -159,7 +167,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     model = MotionGPT.from_pretrained(args.model, device=device)
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
-                             settings=settings, match_captions=not args.no_match, **controls)
+                             settings=settings, match_captions=not args.no_match, seconds=args.seconds, **controls)
     for result, directory in zip(results, directories):
         write_sample(result, directory, formats, args.overwrite)
         note = " (nothing parsed: the original's fallback)" if result.fallback else ""

@@ -5,7 +5,7 @@ The original samples freely and then parses whatever came out, so a model that d
 that would make the answer invalid:
 
 - `CodePlan` works on whole codes: which values the next code may take so that the sequence can still be finished
-  within `max_codes` with the first code = the initial token, the key tokens in order, and the last code = the
+  within `max_codes` (or at exactly `max_codes`, when a length was asked for) with the first code = the initial token, the key tokens in order, and the last code = the
   last token; and whether the answer may end after a given code.
 - `TextAnswer` / `VocabAnswer` spell that plan in tokens: digit by digit with commas and EOS for the `text`
   format (number prefixes stay below the codebook size, no leading zeros), or `<motion_begin>`, one token per code,
@@ -87,6 +87,7 @@ class CodePlan:
 
     controls: Controls
     max_codes: int
+    exact: bool = False  # the answer has exactly max_codes codes (a length was asked for)
     codes: list[int] = field(default_factory=list)
     matched: int = 0
 
@@ -118,12 +119,13 @@ class CodePlan:
 
     def can_end_after(self, code: int) -> bool:
         """Whether the answer may end right after writing `code` (not yet pushed)."""
-        return self.needed_after(code) == 0
+        return self.needed_after(code) == 0 and (not self.exact or len(self.codes) + 1 == self.max_codes)
 
     def complete(self) -> bool:
         """Whether the codes pushed so far satisfy every control, so the answer may end now."""
         last = self.controls.last
-        return self.matched == len(self.controls.keys) and (last is None or (bool(self.codes) and self.codes[-1] == last))
+        return self.matched == len(self.controls.keys) and (last is None or (bool(self.codes) and self.codes[-1] == last)) \
+            and (not self.exact or len(self.codes) == self.max_codes)
 
     def can_continue_after(self) -> bool:
         """Whether another code fits after the one being written."""
@@ -283,10 +285,10 @@ class CodeConstraint:
     `select(rows)` keeps only some rows, for loops that drop finished rows from the batch.
     """
 
-    def __init__(self, vocab: AnswerVocab, controls: Sequence[Controls], max_codes: int):
+    def __init__(self, vocab: AnswerVocab, controls: Sequence[Controls], max_codes: int, exact: bool = False):
         answer = TextAnswer if vocab.fmt == "text" else VocabAnswer
         self.vocab = vocab
-        self.rows = [answer(vocab, CodePlan(c, max_codes)) for c in controls]
+        self.rows = [answer(vocab, CodePlan(c, max_codes, exact)) for c in controls]
         self.seen: int | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:

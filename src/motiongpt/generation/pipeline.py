@@ -29,9 +29,9 @@ from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Contro
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
-from motiongpt.generation.settings import GenerationSettings
+from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, write_json
-from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_seed
+from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number, check_seed
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.lite import load_lite
@@ -189,8 +189,12 @@ class MotionGPT:
                  key_tokens: Sequence[int] | None = None, init_pose: Pose | None = None,
                  last_pose: Pose | None = None, key_poses: Sequence[Pose] | Pose | None = None,
                  num_samples: int = 1, seed: int | None = None, settings: GenerationSettings | None = None,
-                 batch_size: int = 32, match_captions: bool = True, **changes) -> list[GeneratedMotion]:
+                 batch_size: int = 32, match_captions: bool = True, seconds: float | None = None,
+                 **changes) -> list[GeneratedMotion]:
         """`num_samples` motions per text, in order (text 0's samples first).
+
+        A length, `frames=N` or `seconds=S` (S x fps frames), makes every answer exactly the codes that length needs
+        (through the constrained decoder), and the motion exactly N frames (the last code's extra frames are cut).
 
         Sample j of the call (counting over texts, then samples) uses seed `seed + j`, so any sample can be
         reproduced alone with that seed; a batch and single runs give the same codes. `constrained=False` samples
@@ -201,6 +205,15 @@ class MotionGPT:
         """
         captions = check_request(texts, num_samples, batch_size, seed)
         settings = (settings or GenerationSettings()).updated(**changes)
+        if seconds is not None:
+            if settings.frames is not None:
+                raise MotionGPTError("give the length in frames or in seconds, not both")
+            limit = MAX_CODES_LIMIT * self.vq.config.frames_per_code / self.spec.fps
+            frames = round(check_number(seconds, "length in seconds", 0.0, limit) * self.spec.fps)
+            if frames < 1:
+                raise MotionGPTError(f"length of {seconds} s: shorter than one frame at {self.spec.fps:g} fps")
+            settings = settings.updated(frames=frames)
+        settings = self.sized(settings)
         controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
                                  init_pose=init_pose, last_pose=last_pose, key_poses=key_poses,
                                  max_codes=settings.max_codes)
@@ -221,6 +234,11 @@ class MotionGPT:
                 results.append(result)
         return results
 
+    def sized(self, settings: GenerationSettings) -> GenerationSettings:
+        """The settings with max codes set to the codes their length needs, when they ask for a length."""
+        codes = settings.exact_codes(self.vq.config.frames_per_code)
+        return settings if codes is None else settings.updated(max_codes=codes)
+
     def check_room(self, captions: Sequence[str], controls: Controls, settings: GenerationSettings) -> None:
         """Refuse, before any sampling, a prompt plus answer longer than the LLM's positions."""
         room = getattr(self.llm.config, "max_position_embeddings", None)
@@ -237,6 +255,7 @@ class MotionGPT:
     def generate_rows(self, captions: Sequence[str], controls: Sequence[Controls], seeds: Sequence[int],
                       settings: GenerationSettings) -> list[GeneratedMotion]:
         """One batch, one motion per row, each row with its own controls and seed (the evaluation's entry point)."""
+        settings = self.sized(settings)
         prompts = [self.prompt(caption, ctl) for caption, ctl in zip(captions, controls)]
         answers = self._sample(prompts, list(controls), list(seeds), settings)
         return [self._result(c, p, a, s, ctl, settings)
@@ -247,7 +266,7 @@ class MotionGPT:
         vocab = self.answer_vocab
         processors = sampling_warpers(settings.temperature, settings.top_k, settings.top_p)
         if settings.constrained:
-            processors.insert(0, CodeConstraint(vocab, controls, settings.max_codes))
+            processors.insert(0, CodeConstraint(vocab, controls, settings.max_codes, exact=settings.frames is not None))
         decoded = sample(self.llm, [encode_prompt(self.tokenizer, p) for p in prompts], seeds,
                          processors=processors, stop_ids=vocab.stop_ids, pad_id=self.tokenizer.pad_token_id,
                          max_new_tokens=vocab.max_new_tokens(settings.max_codes), use_cache=settings.use_cache)
@@ -260,11 +279,14 @@ class MotionGPT:
                 settings: GenerationSettings) -> GeneratedMotion:
         codes = parse_codes(answer, self.fmt, self.codebook_size)[: settings.max_codes]
         fallback = not codes
-        if settings.constrained and (fallback or not controls.satisfied_by(codes)):
+        exact = settings.frames is not None and len(codes) != settings.max_codes
+        if settings.constrained and (fallback or exact or not controls.satisfied_by(codes)):
             raise RuntimeError(f"constrained decoding wrote an invalid answer {answer!r} for {controls}")
         if fallback:
             codes = [min(FALLBACK_CODE, self.codebook_size - 1)] * settings.max_codes
         features, joints = self.decode(codes)
+        if settings.frames is not None:
+            features, joints = features[:settings.frames], joints[:settings.frames]
         return GeneratedMotion(caption, prompt, answer, codes, features, joints, seed, controls, fallback,
                                self.spec.fps, settings, self.fmt)
 

@@ -10,6 +10,7 @@ from motiongpt.data.layout import MAX_FRAMES, UNIT_LENGTH
 from motiongpt.errors import MotionGPTError
 from motiongpt.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, check_int, check_number
 
+MAX_CODE_FRAMES = 16  # frames per code of any VQ-VAE this package builds (4 as the original's), for bounds only
 MAX_CODES_LIMIT = 4096  # far past any model's positions; each model checks its own room (`MotionGPT.generate`)
 
 
@@ -23,6 +24,7 @@ class GenerationSettings:
     max_codes: int = MAX_FRAMES // UNIT_LENGTH
     constrained: bool = True  # every answer parses and meets its controls (False: the original's free sampling)
     use_cache: bool = True  # the KV cache (False gives the same codes, slower; for checks)
+    frames: int | None = None  # the motion's exact length in frames (None: the model ends it); needs `constrained`
 
     def check(self) -> GenerationSettings:
         """The settings themselves, or a one-line error naming the first bad value."""
@@ -33,7 +35,16 @@ class GenerationSettings:
         if self.top_p is not None and check_number(self.top_p, "top-p", 0.0, 1.0) == 0.0:
             raise MotionGPTError(f"top-p {self.top_p}: must be in (0, 1]")
         check_int(self.max_codes, "max codes", 1, MAX_CODES_LIMIT)
+        if self.frames is not None:
+            check_int(self.frames, "length in frames", 1, MAX_CODES_LIMIT * MAX_CODE_FRAMES)
+            if not self.constrained:
+                raise MotionGPTError("a length (frames or seconds) is met only by constrained decoding; drop "
+                                     "--unconstrained")
         return self
+
+    def exact_codes(self, frames_per_code: int) -> int | None:
+        """The number of codes the chosen length needs (the last code's frames beyond it are cut), or None."""
+        return None if self.frames is None else -(-self.frames // frames_per_code)
 
     def updated(self, **changes: object) -> GenerationSettings:
         """A checked copy with some fields changed; an unknown name is a one-line error."""
