@@ -12,7 +12,9 @@ import io
 import json
 import math
 import random
+import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -320,3 +322,69 @@ def test_tokenizer_encodes_as_the_original(tmp_path, sentencepiece_model):
         assert [sp.bos_id()] + sp.encode(prompt + "315,91,406,7") == prompt_ids + spelled
         assert tokenizer.decode(spelled) == "315,91,406,7"
     assert (tmp_path / "hf" / "tokenizer.model").read_bytes() == sentencepiece_model.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+
+
+def original_vq(path, stats):
+    """A tiny T2M-GPT-style VQ-VAE saved as the original did, and its Mean/Std in a meta/ folder's lower-case names."""
+    from motiongpt.tokenizer.model import VQVAE, VQVAEConfig
+
+    torch.manual_seed(0)
+    sd = {f"vqvae.{k}": v for k, v in VQVAE(VQVAEConfig(nb_code=512, code_dim=16, width=24, depth=2)).state_dict()
+          .items() if not k.startswith(("quantizer.code_", "quantizer.initialised"))}
+    torch.save({"net": sd}, path)
+    stats.mkdir()
+    np.save(stats / "mean.npy", np.zeros(263, np.float32))
+    np.save(stats / "std.npy", np.full(263, 0.1, np.float32))
+
+
+def test_original_release_assembles_and_generates(tmp_path, sentencepiece_model, capsys):
+    from motiongpt.generation.pipeline import MotionGPT
+
+    torch.save(lit_base(vocab=448), tmp_path / "lit-llama.pth")
+    torch.save(lit_lora(), tmp_path / "pretrained.pth")
+    original_vq(tmp_path / "t2m.pth", tmp_path / "meta")
+    hf, adapter, model = tmp_path / "llama", tmp_path / "lora", tmp_path / "model"
+    assert main(["convert", "lit-llama", str(tmp_path / "lit-llama.pth"), "--out", str(hf), "--n-head", "4",
+                 "--tokenizer", str(sentencepiece_model)]) == 0
+    assert main(["convert", "lit-lora", str(tmp_path / "pretrained.pth"), "--base", str(hf), "--out",
+                 str(adapter)]) == 0
+    assert main(["assemble", "--vq", str(tmp_path / "t2m.pth"), "--stats", str(tmp_path / "meta"), "--base", str(hf),
+                 "--adapter", str(adapter), "-o", str(model)]) == 0
+    for argv, expected in ((["--stats", str(tmp_path / "meta"), "--base", str(hf), "--llm", str(adapter)], "not both"),
+                           (["--base", str(hf), "--adapter", str(adapter)], "t2m.pth: no Mean.npy/Std.npy .*--stats"),
+                           (["--stats", str(tmp_path / "meta"), "--base", str(tmp_path)], "no config.json")):
+        capsys.readouterr()
+        err = one_line_cli_error(capsys, ["assemble", "--vq", str(tmp_path / "t2m.pth"), *argv, "-o",
+                                          str(tmp_path / "bad")])
+        assert re.search(expected, err) and not (tmp_path / "bad").exists()
+    loaded = MotionGPT.from_pretrained(model)
+    assert loaded.fmt == "text" and loaded.answer_vocab.lead_ids == () and loaded.codebook_size == 512
+    assert main(["assemble", "--vq", str(tmp_path / "t2m.pth"), "--stats", str(tmp_path / "meta"), "--base", str(hf),
+                 "-o", str(tmp_path / "base-only")]) == 0  # the base alone, without the LoRA
+    assert json.loads((tmp_path / "base-only" / "llm" / "motiongpt.json").read_text())["kind"] == "full"
+    assert MotionGPT.from_pretrained(tmp_path / "base-only").answer_vocab.lead_ids == ()
+    capsys.readouterr()
+
+    key = INSTRUCTIONS["key"]
+    runs = {"plain": ["a person walks forward."],
+            "key": ["--prompt", key, "--input", "a person walks forward.<Motion Token>315,91,406</Motion Token>"],
+            "free": ["a person walks forward.", "--unconstrained"]}
+    for name, args in runs.items():
+        assert main(["generate", *args, "-o", str(tmp_path / name), "--model", str(model), "--formats", "npy",
+                     "--seed", "0", "--max-codes", "12"]) == 0
+        record = json.loads((tmp_path / name / "tokens.json").read_text())
+        joints = np.load(tmp_path / name / "motion.npy")
+        assert joints.shape == (4 * len(record["codes"]), 22, 3) and all(0 <= c < 512 for c in record["codes"])
+        if name != "free":
+            assert record["satisfies_controls"] and not record["fallback"]
+    record = json.loads((tmp_path / "key" / "tokens.json").read_text())
+    assert record["task"] == "key" and record["prompt"].endswith(
+        "### Input:\na person walks forward.<Motion Token>315,91,406</Motion Token>\n\n### Response:")
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        err = one_line_cli_error(capsys, ["generate", "a person walks.", "-o", str(tmp_path / "4bit"), "--model",
+                                          str(model), "--load-in-4bit"])
+        assert "--load-in-4bit needs a CUDA GPU and bitsandbytes" in err and not (tmp_path / "4bit").exists()

@@ -183,13 +183,23 @@ def _prepare_base(config: FinetuneConfig, out: Path, train: list[dict], accelera
     return base_dir, BASE_DIR
 
 
+def require_4bit() -> None:
+    if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+        raise MotionGPTError("--load-in-4bit needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
+
+
+def nf4_config(compute_dtype: torch.dtype):
+    """QLoRA's 4-bit NormalFloat with double quantisation (about 0.52 bytes per linear weight)."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
 def _load_model(config: FinetuneConfig, base_dir: Path, bf16: bool, accelerator):
     kwargs = {}
     if config.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32)
+        kwargs["quantization_config"] = nf4_config(torch.bfloat16 if bf16 else torch.float32)
         kwargs["device_map"] = {"": accelerator.device}
     elif bf16 and not config.full:
         kwargs["dtype"] = torch.bfloat16  # frozen base in bf16; PEFT keeps the adapters in float32
@@ -277,8 +287,7 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
     if config.load_in_4bit:
         if config.full:
             raise MotionGPTError("--load-in-4bit trains LoRA adapters on a frozen 4-bit base; drop --full")
-        if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
-            raise MotionGPTError("--load-in-4bit needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
+        require_4bit()
     out = Path(config.out)
     train_records, val_records, info = load_instructions(config.instructions)
     if not train_records or not val_records:
@@ -453,15 +462,22 @@ def _save_final(model, tokenizer, out: Path, meta: dict) -> None:
 
 
 def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                   merge: bool = False):
+                   merge: bool = False, load_in_4bit: bool = False):
     """(model, tokenizer, meta) of a finetuned dir: the full model, or its base with the LoRA adapter on top.
 
-    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper).
+    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper). `load_in_4bit` puts
+    the linear layers on the CUDA `device` in 4-bit NF4 (other weights in `dtype`, default bfloat16); a LoRA then
+    stays unmerged, since merging would round it into 4 bits.
     """
     directory = Path(directory)
     meta = read_json(directory / META_NAME)
     tokenizer = load_tokenizer(directory)
     kwargs = {"dtype": dtype or torch.float32}
+    if load_in_4bit:
+        require_4bit()
+        kwargs = {"dtype": dtype or torch.bfloat16, "quantization_config": nf4_config(dtype or torch.bfloat16),
+                  "device_map": {"": device}}
+        merge = False
     if meta.get("kind") == "full":
         model = load_causal_lm(directory, **kwargs)
     elif meta.get("kind") == "lora":
@@ -476,4 +492,4 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dt
     else:
         raise MotionGPTError(f"{directory / META_NAME}: unknown kind {meta.get('kind')!r} (expected lora or full)")
     model.config.use_cache = True
-    return model.to(device).eval(), tokenizer, meta
+    return (model if load_in_4bit else model.to(device)).eval(), tokenizer, meta
