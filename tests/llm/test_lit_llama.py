@@ -236,7 +236,8 @@ def test_bad_lora_names_the_key(tmp_path, converted_base, case):
 
 
 def test_bad_base_checkpoints_name_the_key_or_shape(tmp_path, capsys):
-    hf_style = {"model.embed_tokens.weight": torch.zeros(8, 4), "model.layers.0.self_attn.q_proj.weight": torch.zeros(4, 4)}
+    hf_style = {"model.embed_tokens.weight": torch.zeros(8, 4),
+                "model.layers.0.self_attn.q_proj.weight": torch.zeros(4, 4)}
     gpt2_style = {"transformer.wte.weight": torch.zeros(8, 4), "transformer.wpe.weight": torch.zeros(8, 4),
                   "transformer.h.0.mlp.c_fc.weight": torch.zeros(16, 4)}
     bad_shape = lit_base()
