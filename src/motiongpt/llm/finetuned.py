@@ -14,7 +14,7 @@ import torch
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import read_json
-from motiongpt.llm.base import load_causal_lm, load_tokenizer
+from motiongpt.llm.base import load_causal_lm, load_tokenizer, nf4_config, require_4bit
 
 META_NAME = "motiongpt.json"
 
@@ -26,15 +26,22 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
 
 
 def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                   merge: bool = False):
+                   merge: bool = False, load_in_4bit: bool = False):
     """(model, tokenizer, meta) of a finetuned dir: the full model, or its base with the LoRA adapter on top.
 
-    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper).
+    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper). `load_in_4bit` puts
+    the linear layers on the CUDA `device` in 4-bit NF4 (other weights in `dtype`, default bfloat16); a LoRA then
+    stays unmerged, since merging would round it into 4 bits.
     """
     directory = Path(directory)
     meta = read_json(directory / META_NAME)
     tokenizer = load_tokenizer(directory)
     kwargs = {"dtype": dtype or torch.float32}
+    if load_in_4bit:
+        require_4bit()
+        kwargs = {"dtype": dtype or torch.bfloat16, "quantization_config": nf4_config(dtype or torch.bfloat16),
+                  "device_map": {"": device}}
+        merge = False
     if meta.get("kind") == "full":
         model = load_causal_lm(directory, **kwargs)
     elif meta.get("kind") == "lora":
@@ -49,4 +56,4 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dt
     else:
         raise MotionGPTError(f"{directory / META_NAME}: unknown kind {meta.get('kind')!r} (expected lora or full)")
     model.config.use_cache = True
-    return model.to(device).eval(), tokenizer, meta
+    return (model if load_in_4bit else model.to(device)).eval(), tokenizer, meta
