@@ -35,7 +35,7 @@ def loads(monkeypatch, bundled):
     """Counts model loads; each returns the already loaded bundled model."""
     count = {"n": 0}
 
-    def fake(cls, directory=None, device="cpu", dtype=None):
+    def fake(cls, directory=None, device="cpu", dtype=None, **kwargs):
         from motiongpt.io import check_device
 
         check_device(device)

@@ -53,15 +53,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: all); tokens.json is "
                              "always written")
     add_device_option(parser)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                        help="LLM weights dtype (default: float32; bfloat16 halves a LLaMA's memory on a GPU)")
+    parser.add_argument("--load-in-4bit", action="store_true",
+                        help="LLM linear layers in 4-bit NF4 on the GPU (CUDA + bitsandbytes)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output dirs")
     parser.set_defaults(func=run_generate)
 
     asm = sub.add_parser("assemble", help="put a VQ-VAE dir and a finetuned LLM dir into one model dir",
                          description="Copy a VQ-VAE model dir and a `motiongpt finetune` output dir (without its "
-                                     "training checkpoint; with its LoRA base if that lies elsewhere) into one "
-                                     "model dir for `motiongpt generate --model`.")
-    asm.add_argument("--vq", required=True, type=Path, help="VQ-VAE model dir")
-    asm.add_argument("--llm", required=True, type=Path, help="finetuned LLM dir")
+                                     "training checkpoint; with its LoRA base if that lies elsewhere), or the "
+                                     "original release's weights converted by `motiongpt convert` (--base, "
+                                     "--adapter, a t2m.pth with --stats), into one model dir for `motiongpt "
+                                     "generate --model`.")
+    asm.add_argument("--vq", required=True, type=Path, help="VQ-VAE model dir, or an original T2M-GPT .pth")
+    asm.add_argument("--stats", type=Path, help="with a .pth VQ-VAE: the folder of the Mean/Std it was trained "
+                     "with (Mean.npy/Std.npy, or a T2M-GPT meta/ folder's mean.npy/std.npy)")
+    asm.add_argument("--llm", type=Path, help="finetuned LLM dir")
+    asm.add_argument("--base", type=Path, help="instead of --llm: a LLaMA dir from `motiongpt convert lit-llama`")
+    asm.add_argument("--adapter", type=Path, help="with --base: a LoRA dir from `motiongpt convert lit-lora`")
     asm.add_argument("-o", "--out", required=True, type=Path, help="model dir to write")
     asm.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     asm.add_argument("--captions", type=Path, metavar="DATA",
@@ -165,7 +175,10 @@ def run_generate(args: argparse.Namespace) -> int:
             if directory.is_dir() and any(directory.iterdir()):
                 raise MotionGPTError(f"{directory}: already exists and is not empty (pass --overwrite to replace it)")
 
-    model = MotionGPT.from_pretrained(args.model, device=device)
+    import torch
+
+    model = MotionGPT.from_pretrained(args.model, device=device, dtype=getattr(torch, args.dtype),
+                                      load_in_4bit=args.load_in_4bit)
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              settings=settings, match_captions=not args.no_match, seconds=args.seconds, **controls)
     for result, directory in zip(results, directories):
@@ -205,6 +218,6 @@ def run_assemble(args: argparse.Namespace) -> int:
     from motiongpt.generation.pipeline import assemble
 
     out = assemble(args.vq, args.llm, args.out, overwrite=args.overwrite, half=args.half,
-                   captions_from=args.captions)
+                   captions_from=args.captions, base=args.base, adapter=args.adapter, stats=args.stats)
     print(f"{out}: model dir (use with `motiongpt generate --model {out}`)")
     return 0

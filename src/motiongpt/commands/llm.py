@@ -1,4 +1,4 @@
-"""`motiongpt instructions ...` and `motiongpt finetune`."""
+"""`motiongpt instructions ...`, `motiongpt finetune` and `motiongpt convert ...`."""
 
 from __future__ import annotations
 
@@ -58,6 +58,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--codebook-size", type=int, help="default: from --vq, the instructions' info.json, or the data")
     ft.set_defaults(func=run_finetune)
 
+    conv = sub.add_parser("convert", help="the original MotionGPT's Lit-LLaMA weights as Hugging Face + PEFT dirs")
+    kinds = conv.add_subparsers(dest="convert_command", required=True)
+    lit = kinds.add_parser("lit-llama", help="a Lit-LLaMA base checkpoint (lit-llama.pth) -> LlamaForCausalLM dir",
+                           description="Streams the checkpoint tensor by tensor into safetensors shards, so a 13B "
+                                       "base never needs two copies in memory.")
+    lit.add_argument("checkpoint", help="lit-llama.pth")
+    lit.add_argument("--out", required=True, help="Hugging Face model dir to write")
+    lit.add_argument("--tokenizer", help="LLaMA's SentencePiece tokenizer.model, saved with the model")
+    lit.add_argument("--dtype", choices=("float32", "float16", "bfloat16"),
+                     help="weights dtype (default: the checkpoint's own)")
+    lit.add_argument("--n-head", type=int, help="attention heads (default: width / 128, as every LLaMA v1 size)")
+    lit.add_argument("--overwrite", action="store_true")
+    lit.set_defaults(func=run_convert_base)
+    lora = kinds.add_parser("lit-lora", help="a Lit-LLaMA LoRA checkpoint (pretrained.pth) -> PEFT adapter dir")
+    lora.add_argument("checkpoint", help="the original's LoRA weights, e.g. pretrained.pth")
+    lora.add_argument("--base", required=True, help="the converted base dir (same LLaMA size as the LoRA)")
+    lora.add_argument("--out", required=True, help="adapter dir to write")
+    lora.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha (default 16, the paper's); r is read "
+                      "from the shapes")
+    lora.add_argument("--overwrite", action="store_true")
+    lora.set_defaults(func=run_convert_lora)
+
 
 def run_instructions_build(args: argparse.Namespace) -> int:
     from motiongpt.io import atomic_directory
@@ -96,4 +118,21 @@ def run_finetune(args: argparse.Namespace) -> int:
     result = finetune(config)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{result.out}: finetuned model written")
+    return 0
+
+
+def run_convert_base(args: argparse.Namespace) -> int:
+    from motiongpt.llm.lit_llama import DTYPES, convert_base
+
+    out = convert_base(args.checkpoint, args.out, tokenizer=args.tokenizer, n_head=args.n_head,
+                       dtype=DTYPES.get(args.dtype), overwrite=args.overwrite)
+    print(f"{out}: Hugging Face LLaMA dir" + ("" if args.tokenizer else " (no tokenizer: pass --tokenizer to add it)"))
+    return 0
+
+
+def run_convert_lora(args: argparse.Namespace) -> int:
+    from motiongpt.llm.lit_llama import convert_lora
+
+    out = convert_lora(args.checkpoint, args.base, args.out, alpha=args.alpha, overwrite=args.overwrite)
+    print(f"{out}: PEFT LoRA adapter for {args.base}")
     return 0

@@ -48,9 +48,12 @@ def load_joints(root: str | Path, motion_id: str) -> np.ndarray:
 
 
 def load_mean_std(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset's Mean.npy/Std.npy, or the mean.npy/std.npy of a T2M-GPT checkpoint's meta/ folder."""
     root = Path(root)
-    mean = load_npy(root / "Mean.npy", "statistics array").astype(np.float32)
-    return mean, load_npy(root / "Std.npy", "statistics array").astype(np.float32)
+    names = ("mean.npy", "std.npy") if not (root / "Mean.npy").is_file() and (root / "mean.npy").is_file() \
+        else ("Mean.npy", "Std.npy")
+    mean = load_npy(root / names[0], "statistics array").astype(np.float32)
+    return mean, load_npy(root / names[1], "statistics array").astype(np.float32)
 
 
 def parse_caption_line(line: str, where: str = "") -> Caption:

@@ -151,7 +151,11 @@ class AnswerVocab:
     end_id: int = -1
 
     @classmethod
-    def from_tokenizer(cls, tokenizer, fmt: str, codebook_size: int) -> "AnswerVocab":
+    def from_tokenizer(cls, tokenizer, fmt: str, codebook_size: int,
+                       answer_follows_prompt: bool = False) -> "AnswerVocab":
+        """`answer_follows_prompt`: the model learned its answers tokenised together with the prompt, as the original
+        MotionGPT did, so a text answer starts with its first digit and not with the word-start token ("▁") that a
+        SentencePiece tokenizer puts before an answer tokenised alone (this project's finetuning)."""
         check_format(fmt)
         if codebook_size < 1:
             raise MotionGPTError(f"codebook size {codebook_size}: expected at least 1")
@@ -173,7 +177,8 @@ class AnswerVocab:
                 or tokenizer.decode(lead).strip() or len(merged) != 21 + len(lead):
             raise MotionGPTError("the text answer format needs a tokenizer that writes every digit and comma as "
                                  "its own token (as LLaMA's does); use the vocab format with this tokenizer")
-        return cls(fmt, codebook_size, eos, lead_ids=tuple(lead), digit_ids=tuple(tail[0::2]), comma_id=tail[1])
+        return cls(fmt, codebook_size, eos, lead_ids=() if answer_follows_prompt else tuple(lead),
+                   digit_ids=tuple(tail[0::2]), comma_id=tail[1])
 
     def max_new_tokens(self, max_codes: int) -> int:
         """Tokens an answer of `max_codes` codes takes, end included (196 for 49 codes of 3 digits, the

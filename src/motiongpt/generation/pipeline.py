@@ -34,6 +34,7 @@ from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, wr
 from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number, check_seed
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
+from motiongpt.llm.lit_llama import write_llm_dir
 from motiongpt.llm.lite import load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
@@ -115,21 +116,26 @@ def check_request(texts: str | Sequence[str], num_samples: int, batch_size: int,
 class MotionGPT:
     """VQ-VAE + finetuned LLM; `generate` turns descriptions (and controls) into motions."""
 
-    def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str, matcher: CaptionMatcher | None = None):
+    def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str, matcher: CaptionMatcher | None = None,
+                 answer_follows_prompt: bool = False):
         self.vq, self.llm, self.tokenizer, self.fmt = vq, llm.eval(), tokenizer, check_format(fmt)
         self.matcher = matcher
+        self.answer_follows_prompt = answer_follows_prompt
         if not vq.has_statistics:
             raise MotionGPTError("the VQ-VAE has no Mean/Std; it cannot decode codes into motion")
         self.codebook_size = vq.config.codebook_size
         self.spec = spec_for_dim(vq.config.input_dim)
-        self.answer_vocab = AnswerVocab.from_tokenizer(tokenizer, self.fmt, self.codebook_size)
+        self.answer_vocab = AnswerVocab.from_tokenizer(tokenizer, self.fmt, self.codebook_size, answer_follows_prompt)
         self.stats = {"rows": 0, "forward_passes": 0, "generated_tokens": 0}
 
     # ---------------------------------------------------------------- persistence
     @classmethod
     def from_pretrained(cls, directory: str | Path | None = None, device: str | torch.device = "cpu",
-                        dtype: torch.dtype | None = None) -> "MotionGPT":
-        """Load a model dir (see the module docstring); None: the model bundled with the package."""
+                        dtype: torch.dtype | None = None, load_in_4bit: bool = False) -> "MotionGPT":
+        """Load a model dir (see the module docstring); None: the model bundled with the package.
+
+        `load_in_4bit` loads the LLM's linear layers in 4-bit NF4 on a CUDA `device` (bitsandbytes).
+        """
         if directory is None:
             directory = BUNDLED_MODEL
             if not directory.is_dir():
@@ -143,8 +149,10 @@ class MotionGPT:
         device = check_device(device)
         vq = VQVAE.from_pretrained(directory / config.get("vq", VQ_DIR), map_location=str(device))
         llm_dir = directory / config.get("llm", LLM_DIR)
-        loaded = load_lite(llm_dir, device, dtype)  # plain torch when it can: transformers takes seconds to import
-        llm, tokenizer, meta = loaded or load_finetuned(llm_dir, device=device, dtype=dtype, merge=True)
+        # plain torch when it can (transformers takes seconds to import); 4-bit loading needs transformers
+        loaded = None if load_in_4bit else load_lite(llm_dir, device, dtype)
+        llm, tokenizer, meta = loaded or load_finetuned(llm_dir, device=device, dtype=dtype, merge=True,
+                                                        load_in_4bit=load_in_4bit)
         if int(meta.get("codebook_size", vq.config.codebook_size)) != vq.config.codebook_size:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
                                  f"{vq.config.codebook_size}")
@@ -152,7 +160,8 @@ class MotionGPT:
         if (directory / MATCHER_DIR).is_dir():
             matcher = CaptionMatcher.from_pretrained(directory / MATCHER_DIR)
             sentence_model()  # loaded now, not inside the first generation
-        return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher)
+        return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
+                   bool(meta.get("answer_follows_prompt", False)))
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
@@ -161,7 +170,8 @@ class MotionGPT:
             self.llm.save_pretrained(str(tmp / LLM_DIR))
             self.tokenizer.save_pretrained(str(tmp / LLM_DIR))
             write_json(tmp / LLM_DIR / META_NAME, {"kind": "full", "base": ".", "format": self.fmt,
-                                                   "codebook_size": self.codebook_size, "tokenizer": "."})
+                                                   "codebook_size": self.codebook_size, "tokenizer": ".",
+                                                   "answer_follows_prompt": self.answer_follows_prompt})
             if self.matcher is not None:
                 self.matcher.save_pretrained(tmp / MATCHER_DIR)
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
@@ -296,20 +306,59 @@ def _write_pipeline_config(directory: Path, fmt: str, codebook_size: int) -> Non
                                            "codebook_size": codebook_size})
 
 
-def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite: bool = False,
-             half: bool = False, captions_from: str | Path | None = None) -> Path:
-    """Copy a VQ-VAE dir and a finetuned LLM dir (and its LoRA base, if it lies elsewhere) into one model dir.
+def assemble(vq_dir: str | Path, llm_dir: str | Path | None, out: str | Path, overwrite: bool = False,
+             half: bool = False, captions_from: str | Path | None = None, base: str | Path | None = None,
+             adapter: str | Path | None = None, stats: str | Path | None = None) -> Path:
+    """Copy a VQ-VAE and a finetuned LLM dir (and its LoRA base, if it lies elsewhere) into one model dir.
 
-    `half` stores the weights in float16 (half the size; loading still computes in float32). The LLM's metadata
-    keeps the VQ-VAE's hash but points at the copy inside the model dir, so no path of this machine is written.
-    `captions_from` (the dataset the LLM was finetuned on) adds the caption matcher of its train captions.
+    Instead of `llm_dir`, `base` (a Hugging Face LLaMA dir with its tokenizer) and `adapter` (a PEFT LoRA dir), as
+    `motiongpt convert` makes from the original release, give the paper's model in its `text` format.
+    `vq_dir` may be an original T2M-GPT/MotionGPT `.pth`; `stats` is then the folder of the Mean/Std it was trained
+    with. `half` stores the weights in float16 (half the size; loading still computes in float32). The LLM's
+    metadata keeps the VQ-VAE's hash but points at the copy inside the model dir, so no path of this machine is
+    written. `captions_from` (the dataset the LLM was finetuned on) adds the caption matcher of its train captions.
     """
-    vq_dir, llm_dir, out = Path(vq_dir), Path(llm_dir), Path(out)
-    vq = VQVAE.from_pretrained(vq_dir)
+    vq_dir, out = Path(vq_dir), Path(out)
+    if (llm_dir is None) == (base is None) or (adapter is not None and base is None):
+        raise MotionGPTError("give a finetuned LLM dir (--llm), or a converted base (--base) with its adapter "
+                             "(--adapter), not both")
+    vq = VQVAE.from_pretrained(vq_dir, dataset=stats)
     if not vq.has_statistics:
-        raise MotionGPTError(f"{vq_dir}: no Mean.npy/Std.npy beside the weights; the model could not decode codes")
+        raise MotionGPTError(f"{vq_dir}: no Mean.npy/Std.npy beside the weights; the model could not decode codes"
+                             + (" (pass --stats, the folder of the Mean/Std it was trained with)" if vq_dir.is_file()
+                                else ""))
+    if llm_dir is not None:
+        llm_dir = Path(llm_dir)
+        meta, skip = _finetuned_meta(llm_dir, vq_dir, vq)
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        if vq_dir.is_file() or stats is not None:
+            vq.save_pretrained(tmp / VQ_DIR)
+        else:
+            shutil.copytree(vq_dir, tmp / VQ_DIR, ignore=shutil.ignore_patterns(".*"))
+        if llm_dir is None:
+            meta = write_llm_dir(tmp / LLM_DIR, base, adapter, vq.config.codebook_size)
+        else:
+            shutil.copytree(llm_dir, tmp / LLM_DIR, ignore=shutil.ignore_patterns(*skip))
+            lora_base = meta.get("base")
+            if meta.get("kind") != "full" and lora_base and Path(lora_base).is_absolute():
+                shutil.copytree(lora_base, tmp / LLM_DIR / "base", ignore=shutil.ignore_patterns(".*"))
+                meta = {**meta, "base": "base"}
+            if meta.get("vq"):
+                meta = {**meta, "vq": {**meta["vq"], "dir": f"../{VQ_DIR}"}}
+            write_json(tmp / LLM_DIR / META_NAME, meta)
+        if half:
+            for path in sorted(tmp.rglob("*.safetensors")):
+                store_half(path)
+        if captions_from is not None:
+            CaptionMatcher.from_dataset(captions_from).save_pretrained(tmp / MATCHER_DIR)
+        _write_pipeline_config(tmp, meta.get("format", "text"), vq.config.codebook_size)
+    return out
+
+
+def _finetuned_meta(llm_dir: Path, vq_dir: Path, vq: VQVAE) -> tuple[dict, list[str]]:
+    """A finetuned dir's checked metadata (as the model dir will hold it) and the names not to copy from it."""
     meta = read_json(llm_dir / META_NAME)
-    fmt = check_format(meta.get("format", "text"))
+    check_format(meta.get("format", "text"))
     if int(meta.get("codebook_size", vq.config.codebook_size)) != vq.config.codebook_size:
         raise MotionGPTError(f"{llm_dir}: finetuned on {meta['codebook_size']} codes, but {vq_dir} has "
                              f"{vq.config.codebook_size}")
@@ -319,27 +368,9 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path, out: str | Path, overwrite
                              f"from the ones recorded in {META_NAME})")
     from motiongpt.training import CHECKPOINT_DIR
 
-    full = meta.get("kind") == "full"
-    skip = [".*", CHECKPOINT_DIR] + (["base"] if full else [])  # a full finetune never reads its base again
-    if full:
-        meta = {k: v for k, v in meta.items() if k != "base"}
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        shutil.copytree(vq_dir, tmp / VQ_DIR, ignore=shutil.ignore_patterns(".*"))
-        shutil.copytree(llm_dir, tmp / LLM_DIR, ignore=shutil.ignore_patterns(*skip))
-        base = meta.get("base")
-        if not full and base and Path(base).is_absolute():
-            shutil.copytree(base, tmp / LLM_DIR / "base", ignore=shutil.ignore_patterns(".*"))
-            meta = {**meta, "base": "base"}
-        if meta.get("vq"):
-            meta = {**meta, "vq": {**meta["vq"], "dir": f"../{VQ_DIR}"}}
-        write_json(tmp / LLM_DIR / META_NAME, meta)
-        if half:
-            for path in sorted(tmp.rglob("*.safetensors")):
-                store_half(path)
-        if captions_from is not None:
-            CaptionMatcher.from_dataset(captions_from).save_pretrained(tmp / MATCHER_DIR)
-        _write_pipeline_config(tmp, fmt, vq.config.codebook_size)
-    return out
+    if meta.get("kind") == "full":  # a full finetune never reads its base again
+        return {k: v for k, v in meta.items() if k != "base"}, [".*", CHECKPOINT_DIR, "base"]
+    return meta, [".*", CHECKPOINT_DIR]
 
 
 def store_half(path: Path) -> None:

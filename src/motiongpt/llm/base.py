@@ -8,6 +8,8 @@ by one as LLaMA's SentencePiece tokenizer does, so the `text` answer format cost
 
 from __future__ import annotations
 
+import importlib.util
+
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -94,3 +96,16 @@ def add_code_tokens(model: torch.nn.Module, tokenizer, codebook_size: int) -> li
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     return ids
+
+
+def require_4bit() -> None:
+    if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+        raise MotionGPTError("--load-in-4bit needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
+
+
+def nf4_config(compute_dtype: torch.dtype):
+    """QLoRA's 4-bit NormalFloat with double quantisation (about 0.52 bytes per linear weight)."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)

@@ -21,7 +21,6 @@ trainable state on rank 0, which FSDP supports but this project has not tested.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import math
 import os
@@ -39,7 +38,8 @@ from tqdm.auto import tqdm
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import (StopRequest, atomic_directory, check_resume, dir_hash, read_json, rng_state,
                           save_torch, seed_everything, set_rng_state, write_json, write_text)
-from motiongpt.llm.base import BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer
+from motiongpt.llm.base import (BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer, nf4_config,
+                               require_4bit)
 from motiongpt.llm.finetuned import META_NAME
 from motiongpt.llm.formats import check_format, render_record
 from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
@@ -179,10 +179,7 @@ def _prepare_base(config: FinetuneConfig, out: Path, train: list[dict], accelera
 def _load_model(config: FinetuneConfig, base_dir: Path, bf16: bool, accelerator):
     kwargs = {}
     if config.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32)
+        kwargs["quantization_config"] = nf4_config(torch.bfloat16 if bf16 else torch.float32)
         kwargs["device_map"] = {"": accelerator.device}
     elif bf16 and not config.full:
         kwargs["dtype"] = torch.bfloat16  # frozen base in bf16; PEFT keeps the adapters in float32
@@ -270,8 +267,7 @@ def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | Non
     if config.load_in_4bit:
         if config.full:
             raise MotionGPTError("--load-in-4bit trains LoRA adapters on a frozen 4-bit base; drop --full")
-        if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
-            raise MotionGPTError("--load-in-4bit needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
+        require_4bit()
     out = Path(config.out)
     train_records, val_records, info = load_instructions(config.instructions)
     if not train_records or not val_records:

@@ -25,14 +25,17 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
 
 
 def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                   merge: bool = False):
+                   merge: bool = False, load_in_4bit: bool = False):
     """(model, tokenizer, meta) of a finetuned dir: the full model, or its base with the LoRA adapter on top.
 
-    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper).
+    `merge` folds the adapter into the base weights (faster generation, no PEFT wrapper). `load_in_4bit` puts
+    the linear layers on the CUDA `device` in 4-bit NF4 (other weights in `dtype`, default bfloat16); a LoRA then
+    stays unmerged, since merging would round it into 4 bits.
     """
     from transformers.utils import logging as hf_logging
 
-    from motiongpt.llm.base import load_causal_lm, load_tokenizer  # transformers: seconds to import, so only here
+    from motiongpt.llm.base import (load_causal_lm, load_tokenizer,  # transformers: seconds to import, so only here
+                                    nf4_config, require_4bit)
 
     hf_logging.disable_progress_bar()  # weight-loading bars would bury the one-line messages
 
@@ -40,6 +43,11 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dt
     meta = read_json(directory / META_NAME)
     tokenizer = load_tokenizer(directory)
     kwargs = {"dtype": dtype or torch.float32}
+    if load_in_4bit:
+        require_4bit()
+        kwargs = {"dtype": dtype or torch.bfloat16, "quantization_config": nf4_config(dtype or torch.bfloat16),
+                  "device_map": {"": device}}
+        merge = False
     if meta.get("kind") == "full":
         model = load_causal_lm(directory, **kwargs)
     elif meta.get("kind") == "lora":
@@ -54,4 +62,4 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dt
     else:
         raise MotionGPTError(f"{directory / META_NAME}: unknown kind {meta.get('kind')!r} (expected lora or full)")
     model.config.use_cache = True
-    return model.to(device).eval(), tokenizer, meta
+    return (model if load_in_4bit else model.to(device)).eval(), tokenizer, meta
