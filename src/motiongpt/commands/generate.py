@@ -185,7 +185,9 @@ def run_generate(args: argparse.Namespace) -> int:
         write_sample(result, directory, formats, args.overwrite)
         note = " (nothing parsed: the original's fallback)" if result.fallback else ""
         if result.matched is not None:
-            note += f", read as {result.matched.caption!r} (similarity {result.matched.similarity:.2f})"
+            by = " by words; pip install 'motiongpt[matcher]' to read it by meaning" \
+                if result.matched.method == "words" else ""
+            note += f", read as {result.matched.caption!r} (similarity {result.matched.similarity:.2f}{by})"
         print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
     return 0
 

@@ -6,6 +6,10 @@ knows both, so the description goes to the LLM as the training caption nearest t
 sentence vectors). A description that already is a training caption goes through unchanged. Large LLMs finetuned
 on rich captions (the paper's setting) need none of this: a model dir without `captions/` skips the step.
 
+The encoder's files come with the `matcher` extra (`pip install 'motiongpt[matcher]'`). Without it the matcher
+falls back to words: TF-IDF cosine over the words and word pairs of the captions, which finds "a happy person
+waves with both hands" but not "someone strolls ahead"; `Match.method` says which was used.
+
     captions/config.json      {"model_type": "caption-matcher", "encoder": "all-MiniLM-L6-v2", "captions": N}
     captions/captions.txt     one training caption per line
     captions/embeddings.npy   (N, 384) float16 unit sentence vectors, in that order
@@ -23,7 +27,7 @@ import numpy as np
 from motiongpt.data import layout
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory, load_npy, read_json, save_npy, write_json, write_text
-from motiongpt.sentences import TEXT_MODEL, embed_sentences
+from motiongpt.sentences import TEXT_MODEL, embed_sentences, encoder_installed
 
 MATCHER_DIR = "captions"
 MODEL_TYPE = "caption-matcher"
@@ -38,6 +42,40 @@ class Match:
     text: str  # what the user wrote
     caption: str  # what the LLM is given
     similarity: float  # cosine similarity of their sentence vectors (1.0 when the text is a training caption)
+    method: str = "encoder"  # "encoder" (sentence vectors), "words" (TF-IDF, without the encoder) or "exact"
+
+
+def _terms(text: str) -> list[str]:
+    """Words (a final s dropped: walks, backwards) and word pairs."""
+    words = [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in _key(text).split()]
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+
+
+class WordIndex:
+    """TF-IDF cosine of words and word pairs against the captions: the matcher's fallback without the encoder."""
+
+    def __init__(self, captions: Sequence[str]):
+        postings: dict[str, list[int]] = {}
+        for row, caption in enumerate(captions):
+            for term in set(_terms(caption)):
+                postings.setdefault(term, []).append(row)
+        self.idf = {t: float(np.log((1 + len(captions)) / (1 + len(rows))) + 1.0) for t, rows in postings.items()}
+        self.rows = {t: np.asarray(rows) for t, rows in postings.items()}
+        norms = np.zeros(len(captions))
+        for term, rows in self.rows.items():
+            norms[rows] += self.idf[term] ** 2
+        self.norms = np.sqrt(np.maximum(norms, 1e-12))
+
+    def best(self, text: str) -> tuple[int, float]:
+        """(row of the nearest caption, cosine similarity); row 0 and 0.0 when no word is shared."""
+        scores = np.zeros(len(self.norms))
+        query = [t for t in set(_terms(text)) if t in self.idf]
+        for term in query:
+            scores[self.rows[term]] += self.idf[term] ** 2
+        norm = np.sqrt(sum(self.idf[t] ** 2 for t in query)) or 1.0
+        scores /= self.norms * norm
+        best = int(scores.argmax())
+        return best, float(scores[best])
 
 
 class CaptionMatcher:
@@ -47,6 +85,7 @@ class CaptionMatcher:
         self.captions = list(captions)
         self.embeddings = np.asarray(embeddings, np.float32)
         self.index = {_key(c): c for c in self.captions}
+        self.words: WordIndex | None = None  # built on first use when the encoder is not installed
 
     @classmethod
     def build(cls, captions: Sequence[str]) -> "CaptionMatcher":
@@ -65,10 +104,15 @@ class CaptionMatcher:
         for i, text in enumerate(texts):
             known = self.index.get(_key(text))
             if known is not None:
-                out[i] = Match(text, text, 1.0)
+                out[i] = Match(text, text, 1.0, "exact")
             else:
                 unknown.append(i)
-        if unknown:
+        if unknown and not encoder_installed():
+            self.words = self.words or WordIndex(self.captions)
+            for i in unknown:
+                row, similarity = self.words.best(texts[i])
+                out[i] = Match(texts[i], self.captions[row], similarity, "words")
+        elif unknown:
             vectors = embed_sentences([texts[i] for i in unknown]).numpy()  # not cached: a server sees any text
             similarity = vectors @ self.embeddings.T
             best = similarity.argmax(axis=1)

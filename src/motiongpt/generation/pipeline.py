@@ -39,7 +39,7 @@ from motiongpt.llm.lite import load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
 from motiongpt.motion.skeleton import spec_for_dim
-from motiongpt.sentences import sentence_model
+from motiongpt.sentences import encoder_installed, sentence_model
 from motiongpt.tokenizer.model import VQVAE
 
 PIPELINE_NAME = "pipeline.json"
@@ -76,7 +76,8 @@ class GeneratedMotion:
                 "settings": asdict(self.settings), "fallback": self.fallback,
                 "satisfies_controls": self.satisfies_controls, "frames": len(self.joints), "fps": self.fps,
                 "matched_caption": self.matched.caption if self.matched else None,
-                "match_similarity": self.matched.similarity if self.matched else None}
+                "match_similarity": self.matched.similarity if self.matched else None,
+                "match_method": self.matched.method if self.matched else None}
 
 
 def _check_caption(text: object) -> str:
@@ -159,7 +160,8 @@ class MotionGPT:
         matcher = None
         if (directory / MATCHER_DIR).is_dir():
             matcher = CaptionMatcher.from_pretrained(directory / MATCHER_DIR)
-            sentence_model()  # loaded now, not inside the first generation
+            if encoder_installed():
+                sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
                    bool(meta.get("answer_follows_prompt", False)))
 
