@@ -85,3 +85,38 @@ def _check_stop_request() -> None:
         for _ in range(1000):  # the handler runs at the next bytecode boundary
             pass
     assert not stop.requested
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_outputs_follow_the_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        io.write_text(tmp_path / "file.txt", "x")
+        with io.atomic_directory(tmp_path / "folder") as tmp:
+            io.save_npy(tmp / "a.npy", np.zeros(2))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "file.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (tmp_path / "folder" / "a.npy").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_temp_files_of_a_killed_writer_go_at_the_next_write(tmp_path):
+    """A kill -9 during a save leaves `.NAME.<pid>.*.tmp`; the next write of NAME removes it (its pid is gone),
+    and never one of a live writer."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    stale_file = tmp_path / f".checkpoint.pt.{pid}.abc.tmp"
+    stale_file.write_bytes(b"")
+    stale_dir = tmp_path / f".out.{pid}.xyz.tmp"
+    (stale_dir / "new_joints").mkdir(parents=True)
+    live = tmp_path / f".checkpoint.pt.{os.getpid()}.live.tmp"
+    live.write_bytes(b"")
+    io.save_torch(tmp_path / "checkpoint.pt", {"step": 1})
+    with io.atomic_directory(tmp_path / "out") as tmp:
+        (tmp / "x").write_text("x")
+    assert not stale_file.exists() and not stale_dir.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "checkpoint.pt", "out"])
