@@ -136,6 +136,7 @@ class Stage:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any = None
+    ddp_model: Any = None  # the model as accelerate prepared it (DDP-wrapped when several processes train)
     total_steps: int
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -291,7 +292,11 @@ def _finish(cfg: TrainingConfig, stage: Stage, accelerator, state: dict, save: b
     accelerator.wait_for_everyone()
     if accelerator.num_processes > 1:
         _check_processes_agree(stage, accelerator, Path(cfg.out))
-        torch.distributed.destroy_process_group()  # gloo's threads must stop before the interpreter exits
+        # DDP's reducer goes first: freed after the process group, it would end gloo's threads while holding the
+        # GIL that they may need (a deadlock); and gloo's threads must stop before the interpreter exits
+        stage.ddp_model = None
+        accelerator.free_memory()
+        torch.distributed.destroy_process_group()
     return result
 
 
