@@ -120,3 +120,13 @@ def test_temp_files_of_a_killed_writer_go_at_the_next_write(tmp_path):
         (tmp / "x").write_text("x")
     assert not stale_file.exists() and not stale_dir.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "checkpoint.pt", "out"])
+
+
+def test_a_folder_renamed_aside_by_a_killed_run_comes_back(tmp_path):
+    """Killed between moving the old folder aside and moving the new one in: the next write restores the old."""
+    (tmp_path / ".out.old").mkdir()
+    (tmp_path / ".out.old" / "state.json").write_text("{}")
+    with pytest.raises(MotionGPTError, match="not empty"):
+        with io.atomic_directory(tmp_path / "out"):
+            pass
+    assert (tmp_path / "out" / "state.json").is_file() and not (tmp_path / ".out.old").exists()

@@ -91,11 +91,25 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def recover_directory(target: str | Path) -> Path:
+    """`target` as the last finished `atomic_directory` left it, even when a run was killed between moving the old
+    folder aside and moving the new one in (then the old one comes back); call it before reading `target`."""
+    target = Path(target)
+    old = target.with_name(f".{target.name}.old")
+    if old.is_dir() and not old.is_symlink():
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, target)
+    return target
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; it becomes `target` (with the umask's mode) only if the block
     succeeds, and is removed otherwise; one left by a killed process goes at the next write of `target`."""
-    target = Path(target)
+    target = recover_directory(target)
+    old = target.with_name(f".{target.name}.old")
     if target.exists() and not overwrite and any(target.iterdir()):
         raise MotionGPTError(f"{target}: already exists and is not empty (pass --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +119,6 @@ def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Pa
         yield tmp
         os.chmod(tmp, 0o777 & ~umask())
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
             os.replace(tmp, target)

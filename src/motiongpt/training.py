@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import (StopRequest, atomic_directory, check_resume, read_json, rng_state, save_torch,
-                          seed_everything, set_rng_state, write_json, write_text)
+from motiongpt.io import (StopRequest, atomic_directory, check_resume, read_json, recover_directory, rng_state,
+                          save_torch, seed_everything, set_rng_state, write_json, write_text)
 
 CHECKPOINT_DIR = "checkpoint"  # <out>/checkpoint/: everything a resumed run needs
 LOG_NAME = "log.jsonl"  # <out>/log.jsonl: one JSON line per optimiser step
@@ -306,7 +306,7 @@ def _load_checkpoint(cfg: TrainingConfig, stage: Stage, accelerator) -> dict:
     """The resumed state (step, validation figures); the stage's weights, optimiser and RNGs restored."""
     from safetensors.torch import load_file
 
-    path = Path(cfg.out) / CHECKPOINT_DIR
+    path = recover_directory(Path(cfg.out) / CHECKPOINT_DIR)  # a kill between two renames must not lose it
     if not (path / STATE_NAME).is_file():
         if (Path(cfg.out) / "checkpoint.pt").is_file():
             raise MotionGPTError(f"{Path(cfg.out) / 'checkpoint.pt'}: a checkpoint of an older version; delete it "
