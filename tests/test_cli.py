@@ -39,3 +39,25 @@ def test_shared_options_keep_one_meaning():
                 pytest.fail(f"{path}: --output; the option is --out everywhere")
             if "--model" in action.option_strings and path.startswith("motiongpt evaluator"):
                 pytest.fail(f"{path}: --model names the evaluator; use --evaluator")
+
+
+def test_each_command_builds_alone_from_its_module():
+    """`main` builds only the given command's module (COMMANDS); the table must name every command's module."""
+    from motiongpt.cli import COMMANDS
+
+    full = build_parser()._subparsers._group_actions[0].choices
+    assert set(full) == set(COMMANDS)
+    for command in COMMANDS:
+        alone = build_parser(command)._subparsers._group_actions[0].choices
+        assert command in alone and set(alone) <= set(COMMANDS)
+
+
+def test_a_command_whose_extra_is_missing_says_so(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    for name in [m for m in sys.modules if m.startswith(("motiongpt.llm.finetune", "motiongpt.llm.base",
+                                                         "motiongpt.commands.llm"))]:
+        monkeypatch.delitem(sys.modules, name)
+    assert main(["finetune", "--instructions", "x", "--out", "y"]) == 2
+    assert "needs the `train` extra (transformers is not installed)" in capsys.readouterr().err
