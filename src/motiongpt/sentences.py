@@ -6,6 +6,7 @@ are read (by the small BERT below), not the sentence-transformers library it nam
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import skip_weight_init
+from motiongpt.io import skip_weight_init, small_model_threads
 
 TEXT_MODEL = "all-MiniLM-L6-v2"
 MAX_TOKENS = 128  # the encoder's training length; longer texts are cut, as sentence-transformers does
@@ -96,7 +97,7 @@ class SentenceBert(torch.nn.Module):
             state[name] = tensor.float()
         with skip_weight_init():
             model = cls(config)
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
         return model.eval()
 
     def forward(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
@@ -126,6 +127,12 @@ def sentence_model() -> tuple:
 def embed_sentences(texts: Sequence[str], batch_size: int = 128) -> torch.Tensor:
     """(N, 384) unit-length sentence vectors (mean pooling over tokens), computed afresh."""
     tokenizer, model = sentence_model()
+    few = len(texts) <= 16  # a description or two: threads in step cost more than they give
+    with small_model_threads(model) if few else contextlib.nullcontext():
+        return _embed(tokenizer, model, texts, batch_size)
+
+
+def _embed(tokenizer, model: SentenceBert, texts: Sequence[str], batch_size: int) -> torch.Tensor:
     out = []
     for i in range(0, len(texts), batch_size):
         encoded = tokenizer.encode_batch(list(texts[i:i + batch_size]))

@@ -30,7 +30,7 @@ from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
-from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, write_json
+from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
 from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number, check_seed
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
@@ -216,6 +216,12 @@ class MotionGPT:
         `GenerationSettings()`) may be changed field by field with keywords: `generate(text, temperature=1.0)`.
         """
         captions = check_request(texts, num_samples, batch_size, seed)
+        with small_model_threads(self.llm):
+            return self._generate(captions, init_token, last_token, key_tokens, init_pose, last_pose, key_poses,
+                                  num_samples, seed, settings, batch_size, match_captions, seconds, changes)
+
+    def _generate(self, captions, init_token, last_token, key_tokens, init_pose, last_pose, key_poses, num_samples,
+                  seed, settings, batch_size, match_captions, seconds, changes) -> list[GeneratedMotion]:
         settings = (settings or GenerationSettings()).updated(**changes)
         if seconds is not None:
             if settings.frames is not None:
@@ -269,9 +275,10 @@ class MotionGPT:
         """One batch, one motion per row, each row with its own controls and seed (the evaluation's entry point)."""
         settings = self.sized(settings)
         prompts = [self.prompt(caption, ctl) for caption, ctl in zip(captions, controls)]
-        answers = self._sample(prompts, list(controls), list(seeds), settings)
-        return [self._result(c, p, a, s, ctl, settings)
-                for c, p, a, s, ctl in zip(captions, prompts, answers, seeds, controls)]
+        with small_model_threads(self.llm):
+            answers = self._sample(prompts, list(controls), list(seeds), settings)
+            return [self._result(c, p, a, s, ctl, settings)
+                    for c, p, a, s, ctl in zip(captions, prompts, answers, seeds, controls)]
 
     def _sample(self, prompts: list[str], controls: list[Controls], seeds: list[int],
                 settings: GenerationSettings) -> list[str]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import read_json, skip_weight_init
+from motiongpt.io import read_json, skip_weight_init, small_model_threads
 
 SUPPORTED = {"model_type": "llama", "hidden_act": "silu"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -254,12 +254,13 @@ def load_lite(directory: str | Path, device: torch.device, dtype: torch.dtype | 
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
     with skip_weight_init():
         model = LiteLlama(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise MotionGPTError(f"{directory}: weights do not fit its config.json ({str(err).splitlines()[0]})"
-                             ) from None
-    model = model.to(device=device, dtype=dtype or torch.float32).eval()
+    with small_model_threads(model):  # copies of a few MB: threads in step would cost more than they do
+        try:
+            model.load_state_dict(state, strict=True, assign=True)
+        except RuntimeError as err:
+            raise MotionGPTError(f"{directory}: weights do not fit its config.json ({str(err).splitlines()[0]})"
+                                 ) from None
+        model = model.to(device=device, dtype=dtype or torch.float32).eval()
     model.inv_freq = model.inv_freq.float()
     return model, LiteTokenizer(directory), meta
 
