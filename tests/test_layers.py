@@ -15,8 +15,8 @@ PACKAGE = Path(motiongpt.__file__).parent
 # Stages in the order of the data flow; a module may import its own stage and the ones before it. Stages on one
 # level (eval and export; app and recipe) do not import each other.
 LEVELS = [
-    ("errors",), ("limits",), ("io", "lazy"), ("training", "sentences"), ("motion",), ("data",), ("tokenizer",), ("llm",),
-    ("generation",), ("eval", "export"), ("app", "recipe"), ("commands",), ("cli",), ("__main__", "__init__"),
+    ("errors",), ("limits",), ("io", "lazy"), ("training", "sentences"), ("motion",), ("data",), ("tokenizer",),
+    ("llm",), ("generation",), ("eval", "export"), ("app", "recipe"), ("commands",), ("cli",), ("__main__", "__init__"),
 ]
 LEVEL = {stage: level for level, stages in enumerate(LEVELS) for stage in stages}
 

@@ -5,8 +5,9 @@ The original samples freely and then parses whatever came out, so a model that d
 that would make the answer invalid:
 
 - `CodePlan` works on whole codes: which values the next code may take so that the sequence can still be finished
-  within `max_codes` (or at exactly `max_codes`, when a length was asked for) with the first code = the initial token, the key tokens in order, and the last code = the
-  last token; and whether the answer may end after a given code.
+  within `max_codes` (or at exactly `max_codes`, when a length was asked for) with the first code = the initial
+  token, the key tokens in order, and the last code = the last token; and whether the answer may end after a
+  given code.
 - `TextAnswer` / `VocabAnswer` spell that plan in tokens: digit by digit with commas and EOS for the `text`
   format (number prefixes stay below the codebook size, no leading zeros), or `<motion_begin>`, one token per code,
   `<motion_end>` and EOS for the `vocab` format.
@@ -124,8 +125,9 @@ class CodePlan:
     def complete(self) -> bool:
         """Whether the codes pushed so far satisfy every control, so the answer may end now."""
         last = self.controls.last
-        return self.matched == len(self.controls.keys) and (last is None or (bool(self.codes) and self.codes[-1] == last)) \
-            and (not self.exact or len(self.codes) == self.max_codes)
+        ends_right = last is None or (bool(self.codes) and self.codes[-1] == last)
+        return self.matched == len(self.controls.keys) and ends_right and \
+            (not self.exact or len(self.codes) == self.max_codes)
 
     def can_continue_after(self) -> bool:
         """Whether another code fits after the one being written."""

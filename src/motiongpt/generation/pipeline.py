@@ -216,41 +216,36 @@ class MotionGPT:
         `GenerationSettings()`) may be changed field by field with keywords: `generate(text, temperature=1.0)`.
         """
         captions = check_request(texts, num_samples, batch_size, seed)
-        with small_model_threads(self.llm):
-            return self._generate(captions, init_token, last_token, key_tokens, init_pose, last_pose, key_poses,
-                                  num_samples, seed, settings, batch_size, match_captions, seconds, changes)
-
-    def _generate(self, captions, init_token, last_token, key_tokens, init_pose, last_pose, key_poses, num_samples,
-                  seed, settings, batch_size, match_captions, seconds, changes) -> list[GeneratedMotion]:
-        settings = (settings or GenerationSettings()).updated(**changes)
-        if seconds is not None:
-            if settings.frames is not None:
-                raise MotionGPTError("give the length in frames or in seconds, not both")
-            limit = MAX_CODES_LIMIT * self.vq.config.frames_per_code / self.spec.fps
-            frames = round(check_number(seconds, "length in seconds", 0.0, limit) * self.spec.fps)
-            if frames < 1:
-                raise MotionGPTError(f"length of {seconds} s: shorter than one frame at {self.spec.fps:g} fps")
-            settings = settings.updated(frames=frames)
-        settings = self.sized(settings)
-        controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
-                                 init_pose=init_pose, last_pose=last_pose, key_poses=key_poses,
-                                 max_codes=settings.max_codes)
-        base_seed = secrets.randbelow(MAX_SEED + 1) if seed is None else int(seed)
-        matching = self.matcher is not None and match_captions
-        matches = self.matcher.match(captions) if matching else [None] * len(captions)
-        self.check_room([m.caption if m else c for c, m in zip(captions, matches)], controls, settings)
-        rows = [(caption, match) for caption, match in zip(captions, matches) for _ in range(int(num_samples))]
-        results = []
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            seeds = [base_seed + start + i for i in range(len(chunk))]
-            given = [match.caption if match else caption for caption, match in chunk]
-            for result, (caption, match) in zip(self.generate_rows(given, [controls] * len(chunk), seeds, settings),
-                                                chunk):
-                if match is not None and match.caption != caption:
-                    result.caption, result.matched = caption, match
-                results.append(result)
-        return results
+        with small_model_threads(self.llm):  # a small model runs faster on one thread
+            settings = (settings or GenerationSettings()).updated(**changes)
+            if seconds is not None:
+                if settings.frames is not None:
+                    raise MotionGPTError("give the length in frames or in seconds, not both")
+                limit = MAX_CODES_LIMIT * self.vq.config.frames_per_code / self.spec.fps
+                frames = round(check_number(seconds, "length in seconds", 0.0, limit) * self.spec.fps)
+                if frames < 1:
+                    raise MotionGPTError(f"length of {seconds} s: shorter than one frame at {self.spec.fps:g} fps")
+                settings = settings.updated(frames=frames)
+            settings = self.sized(settings)
+            controls = self.controls(init_token=init_token, last_token=last_token, key_tokens=key_tokens,
+                                     init_pose=init_pose, last_pose=last_pose, key_poses=key_poses,
+                                     max_codes=settings.max_codes)
+            base_seed = secrets.randbelow(MAX_SEED + 1) if seed is None else int(seed)
+            matching = self.matcher is not None and match_captions
+            matches = self.matcher.match(captions) if matching else [None] * len(captions)
+            self.check_room([m.caption if m else c for c, m in zip(captions, matches)], controls, settings)
+            rows = [(caption, match) for caption, match in zip(captions, matches) for _ in range(int(num_samples))]
+            results = []
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start:start + batch_size]
+                seeds = [base_seed + start + i for i in range(len(chunk))]
+                given = [match.caption if match else caption for caption, match in chunk]
+                for result, (caption, match) in zip(self.generate_rows(given, [controls] * len(chunk), seeds, settings),
+                                                    chunk):
+                    if match is not None and match.caption != caption:
+                        result.caption, result.matched = caption, match
+                    results.append(result)
+            return results
 
     def sized(self, settings: GenerationSettings) -> GenerationSettings:
         """The settings with max codes set to the codes their length needs, when they ask for a length."""
