@@ -1,0 +1,67 @@
+"""Read exported files back with code that is not the exporter's, and measure how far they are from the motion.
+
+Each reader returns (joint names, positions (T, J, 3) in metres with Y up):
+- `bvh_package_positions`: the independent `bvh` package parses the file, scipy composes its Euler angles;
+- `gltf_positions`: pygltflib reads the nodes, accessors and animation channels, and forward kinematics over the
+  node hierarchy poses them;
+- `motiongpt.export.blender.import_positions`: Blender's own importers.
+`joint_errors` compares such positions with the motion's joints by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from motiongpt.errors import MotionGPTError
+
+
+def bvh_package_positions(path: str | Path, scale: float = 1.0) -> tuple[list[str], np.ndarray]:
+    """Forward kinematics of a BVH file parsed by the `bvh` package (a test dependency), scipy's Euler angles."""
+    from bvh import Bvh
+    from scipy.spatial.transform import Rotation
+
+    mocap = Bvh(Path(path).read_text())
+    names = mocap.get_joints_names()  # parents come before children
+    positions: dict[str, np.ndarray] = {}
+    rotations: dict[str, np.ndarray] = {}
+    for name in names:
+        channels = mocap.joint_channels(name)
+        values = np.array(mocap.frames_joint_channels(name, channels), dtype=np.float64).reshape(-1, len(channels))
+        rot = [c for c in channels if c.lower().endswith("rotation")]
+        local = Rotation.from_euler("".join(c[0] for c in rot).upper(), values[:, [channels.index(c) for c in rot]],
+                                    degrees=True).as_matrix() if rot else np.eye(3)[None]
+        offset = np.broadcast_to(np.array(mocap.joint_offset(name), dtype=np.float64), (len(values), 3)).copy()
+        for axis, label in enumerate(("xposition", "yposition", "zposition")):
+            found = [k for k, c in enumerate(channels) if c.lower() == label]
+            if found:
+                offset[:, axis] = values[:, found[0]]  # a position channel replaces the offset on its axis
+        parent = mocap.joint_parent(name)
+        if parent is None:
+            positions[name], rotations[name] = offset, local
+        else:
+            positions[name] = positions[parent.name] + np.einsum("tij,tj->ti", rotations[parent.name], offset)
+            rotations[name] = rotations[parent.name] @ local
+    return list(names), np.stack([positions[n] for n in names], axis=1) * scale
+
+
+def joint_errors(names: Sequence[str], positions: np.ndarray, want_names: Sequence[str],
+                 want: np.ndarray) -> np.ndarray:
+    """Per-frame distances (T, J) in metres between `positions` of `names` and `want` (T, J, 3) of `want_names`;
+    joints are matched by name and frames must agree in number."""
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in want_names if n not in index]
+    if missing:
+        raise MotionGPTError(f"read-back lacks joint(s) {', '.join(missing)} (found: {', '.join(names)})")
+    got = np.asarray(positions)[:, [index[n] for n in want_names]]
+    if got.shape != np.shape(want):
+        raise MotionGPTError(f"read-back has {got.shape[0]} frames of {got.shape[1]} joints, expected "
+                             f"{np.shape(want)[0]} of {np.shape(want)[1]}")
+    return np.linalg.norm(got - want, axis=-1)
+
+
+def summarize(errors: np.ndarray) -> dict[str, float]:
+    """The two fidelity figures in millimetres: the worst joint's mean error and the worst single frame."""
+    return {"worst_joint_mean_mm": float(errors.mean(0).max() * 1000), "worst_frame_mm": float(errors.max() * 1000)}
