@@ -16,7 +16,7 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.export.fit import JOINT_NAMES, fit_skeleton
 from motiongpt.export.rig import RigMotion
 from motiongpt.motion.kinematics import children_of
-from motiongpt.motion.quaternion import quat_to_matrix
+from motiongpt.motion.quaternion import matrix_to_quat, quat_to_matrix
 from motiongpt.motion.skeleton import T2M
 
 BVH_JOINT_NAMES = JOINT_NAMES  # SMPL joint names as DCC tools and SMPL exporters spell them, in T2M order
@@ -98,6 +98,17 @@ def rig_to_bvh(motion: RigMotion, unit: str | None = None, order: str = "ZXY") -
         scale=1.0 / factor,
         up="y",
     )
+
+
+def bvh_to_rig(bvh: BVHMotion, unit: str = "cm") -> RigMotion:
+    """A read BVH file as a `RigMotion` in metres (`unit`: the file's, "cm" or "m"), keeping its channels: each
+    joint's Euler channels in their order, position channels replacing the offset on their axis."""
+    factor = UNITS[unit]
+    rotations, translations = bvh.local_transforms()
+    return RigMotion(names=list(bvh.names), parents=[int(p) for p in bvh.parents], offsets=bvh.offsets / factor,
+                     rotations=matrix_to_quat(rotations), translations=translations / factor, fps=bvh.fps,
+                     end_sites={j: site / factor for j, site in bvh.end_sites.items()},
+                     channels=[tuple(c) for c in bvh.channels], unit=unit)
 
 
 def save_rig_bvh(motion: RigMotion, path: str | Path, unit: str | None = None, order: str = "ZXY") -> BVHMotion:

@@ -7,11 +7,12 @@ frames, then poses the rigid skeleton as close to the joints as those lengths al
 - down each chain a bone aims from where its parent joint actually is to where its child should be, so an error
   is never passed on along the chain; a branching joint (pelvis, spine top) takes the rotation that best places all
   its children (Kabsch);
-- a few Gauss-Newton steps over all joint rotations then spread what is left over the whole body (least squares
-  of every joint's position).
+- Levenberg-Marquardt steps over all joint rotations then spread what is left over the whole body: least squares
+  of every joint's position, then the sum of fourth powers, which trims the worst frames.
 Rotations are then chosen to animate a character naturally, not only to place points: the thigh and upper arm
-twist so that the knee and elbow bend in their hinge plane (found from the next bone; when the limb is straight the
-twist follows the parent), the shin twists with the foot, the two lower spine joints share the twist between
+twist so that the knee and elbow bend in their hinge plane, so knees and elbows turn about one axis like hinges
+(found from the next bone; as the limb straightens the twist carries on from the frames before, drifting towards
+the foot's direction for a leg and the collar's for an arm), the two lower spine joints share the twist between
 pelvis and chest, and the collars, neck and head follow the chest.
 
 The rest pose is a T-pose facing +Z: legs straight down, feet forward, arms out along +-X, spine, neck and head up;
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.export.rig import RigMotion
+from motiongpt.export.rig import RigMotion, local_rotations
 from motiongpt.motion.kinematics import best_rotation, children_of
 from motiongpt.motion.quaternion import matrix_to_quat, normalize, qfix
 from motiongpt.motion.skeleton import T2M
@@ -106,18 +107,20 @@ def rest_offsets(joints: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def _chain_pose(joints: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Positions (T, 22, 3) of the rigid skeleton posed down each chain: every bone aims from where its parent
-    joint ended up at where its child should be."""
+def _chain_pose(joints: np.ndarray, offsets: np.ndarray, follow: bool = True) -> np.ndarray:
+    """Positions (T, 22, 3) of the rigid skeleton posed down each chain. With `follow`, every bone aims from where
+    its parent joint ended up at where its child should be (closest positions); otherwise along the bone of
+    `joints` itself (same directions, for a skeleton of other proportions)."""
     kids = children_of(T2M.parents)
     pos = np.empty_like(joints)
     pos[:, 0] = joints[:, 0]
     for j in range(len(kids)):
+        start = pos[:, j : j + 1] if follow else joints[:, j : j + 1]
         if len(kids[j]) == 1:
             c = kids[j][0]
-            pos[:, c] = pos[:, j] + normalize(joints[:, c] - pos[:, j]) * np.linalg.norm(offsets[c])
+            pos[:, c] = pos[:, j] + normalize(joints[:, c] - start[:, 0]) * np.linalg.norm(offsets[c])
         elif kids[j]:
-            rot = best_rotation(offsets[kids[j]], joints[:, kids[j]] - pos[:, j : j + 1])
+            rot = best_rotation(offsets[kids[j]], joints[:, kids[j]] - start)
             pos[:, kids[j]] = pos[:, j : j + 1] + np.einsum("tij,kj->tki", rot, offsets[kids[j]])
     return pos
 
@@ -295,6 +298,13 @@ def natural_rotations(pos: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
+def pose_rotations(joints: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Global rotations (T, 22, 3, 3) of the skeleton `offsets` pointing its bones as the bones of `joints` point,
+    whatever their lengths, with the twists of `natural_rotations` (retargeting compares a template's pose with the
+    fitted skeleton's this way)."""
+    return natural_rotations(_chain_pose(check_joints(joints), offsets, follow=False), offsets)
+
+
 def fit_skeleton(joints: np.ndarray, fps: float = 20.0) -> RigMotion:
     """The rigid skeleton (SMPL joint names and order) that follows `joints` (T, 22, 3, metres, Y up) as closely as
     rigid bones allow, with natural twists; its root path is exactly joints[:, 0]."""
@@ -306,11 +316,7 @@ def fit_skeleton(joints: np.ndarray, fps: float = 20.0) -> RigMotion:
     pos = _chain_pose(joints, offsets)
     for power, steps in SCHEDULE:
         pos = _refine(joints, pos, offsets, steps, power)
-    glob = natural_rotations(pos, offsets)
-    local = glob.copy()
-    for j, p in enumerate(T2M.parents):
-        if p >= 0:
-            local[:, j] = np.swapaxes(glob[:, p], -1, -2) @ glob[:, j]
+    local = local_rotations(natural_rotations(pos, offsets), T2M.parents)
     translations = np.broadcast_to(offsets, joints.shape).copy()
     translations[:, 0] = joints[:, 0]
     kids = children_of(T2M.parents)

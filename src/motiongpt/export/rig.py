@@ -58,3 +58,12 @@ class RigMotion:
         """The same skeleton and animation under other joint names."""
         return dataclasses.replace(self, names=list(names))
 
+
+
+def local_rotations(glob: np.ndarray, parents: list[int] | tuple[int, ...]) -> np.ndarray:
+    """Local rotation matrices (T, J, 3, 3) of global ones: each joint's relative to its parent's."""
+    local = glob.copy()
+    for j, p in enumerate(parents):
+        if p >= 0:
+            local[:, j] = np.swapaxes(glob[:, p], -1, -2) @ glob[:, j]
+    return local

@@ -2,8 +2,8 @@
 
 Each reader returns (joint names, positions (T, J, 3) in metres with Y up):
 - `bvh_package_positions`: the independent `bvh` package parses the file, scipy composes its Euler angles;
-- `gltf_positions`: pygltflib reads the nodes, accessors and animation channels, and forward kinematics over the
-  node hierarchy poses them;
+- `gltf_positions`: pygltflib reads the nodes, accessors and animation channels of a .glb, and forward kinematics
+  over the node hierarchy poses them;
 - `motiongpt.export.blender.import_positions`: Blender's own importers.
 `joint_errors` compares such positions with the motion's joints by name.
 """
@@ -45,6 +45,58 @@ def bvh_package_positions(path: str | Path, scale: float = 1.0) -> tuple[list[st
             positions[name] = positions[parent.name] + np.einsum("tij,tj->ti", rotations[parent.name], offset)
             rotations[name] = rotations[parent.name] @ local
     return list(names), np.stack([positions[n] for n in names], axis=1) * scale
+
+
+def _accessor(gltf, index: int) -> np.ndarray:
+    """The numbers of one accessor as float64 (count, width), read from the binary chunk."""
+    import pygltflib
+
+    accessor = gltf.accessors[index]
+    view = gltf.bufferViews[accessor.bufferView]
+    dtype = {pygltflib.FLOAT: np.float32, pygltflib.UNSIGNED_SHORT: np.uint16, pygltflib.UNSIGNED_INT: np.uint32,
+             pygltflib.UNSIGNED_BYTE: np.uint8}[accessor.componentType]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}[accessor.type]
+    itemsize = np.dtype(dtype).itemsize * width
+    stride = view.byteStride or itemsize
+    start = view.byteOffset + (accessor.byteOffset or 0)
+    blob = gltf.binary_blob()
+    rows = [np.frombuffer(blob, dtype=dtype, count=width, offset=start + k * stride) for k in range(accessor.count)]
+    return np.array(rows, dtype=np.float64).reshape(accessor.count, width)
+
+
+def gltf_positions(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Joint positions of a .glb's first skin over its first animation: pygltflib reads the nodes and accessors,
+    `motiongpt.motion.kinematics.forward_kinematics` poses the node hierarchy (a joint's ancestors outside the
+    skin must not move)."""
+    import pygltflib
+
+    from motiongpt.motion.kinematics import forward_kinematics
+
+    gltf = pygltflib.GLTF2().load_binary(str(path))
+    joints = gltf.skins[0].joints
+    parent_of = {c: n for n, node in enumerate(gltf.nodes) for c in node.children}
+    order: list[int] = []
+    while len(order) < len(joints):  # parents first
+        order += [j for j in joints if j not in order and (parent_of.get(j) not in joints or parent_of[j] in order)]
+    channels = {(c.target.node, c.target.path): gltf.animations[0].samplers[c.sampler]
+                for c in gltf.animations[0].channels}
+    times = _accessor(gltf, next(iter(channels.values())).input)[:, 0]
+    rotations, translations = [], []
+    for j in order:
+        node = gltf.nodes[j]
+        if node.scale not in (None, [1.0, 1.0, 1.0]) or node.matrix is not None:
+            raise MotionGPTError(f"{path}: node '{node.name}' has a scale or matrix, which this reader skips")
+        rot = _accessor(gltf, channels[j, "rotation"].output) if (j, "rotation") in channels             else np.array([node.rotation or [0.0, 0.0, 0.0, 1.0]])
+        move = _accessor(gltf, channels[j, "translation"].output) if (j, "translation") in channels             else np.array([node.translation or [0.0, 0.0, 0.0]])
+        rotations.append(np.broadcast_to(rot[:, [3, 0, 1, 2]], (len(times), 4)))  # to w, x, y, z
+        translations.append(np.broadcast_to(move, (len(times), 3)))
+    position = {j: k for k, j in enumerate(order)}
+    parents = [position.get(parent_of.get(j), -1) for j in order]
+    if parents.count(-1) != 1:
+        raise MotionGPTError(f"{path}: the skin's joints form {parents.count(-1)} trees, expected one")
+    rotations, translations = np.stack(rotations, axis=1), np.stack(translations, axis=1)
+    positions = forward_kinematics(rotations, translations[:, 0], translations, parents)
+    return [gltf.nodes[j].name for j in order], positions
 
 
 def joint_errors(names: Sequence[str], positions: np.ndarray, want_names: Sequence[str],
