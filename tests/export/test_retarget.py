@@ -15,6 +15,7 @@ from motiongpt.export.bvh import bvh_to_rig, save_rig_bvh
 from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.retarget import load_template, named_rig, retarget
 from motiongpt.export.rig import RigMotion
+from motiongpt.export.verify import reproportioned, worst_bone_angle
 from motiongpt.motion.quaternion import qidentity
 from motiongpt.motion.skeleton import T2M
 
@@ -27,22 +28,6 @@ def fitted() -> RigMotion:
 
     joints = MotionGPT.from_pretrained(device="cpu").generate(["a person waves the right hand"], seed=3)[0].joints
     return fit_skeleton(joints)
-
-
-def _reproportioned(fitted: RigMotion, reference: np.ndarray) -> np.ndarray:
-    """The fitted joints rebuilt bone by bone with the bone lengths of `reference` (22, 3), directions kept, the
-    root path scaled by the ratio of leg lengths: the motion as it should look on the template's body."""
-    joints = fitted.positions()
-    parents = T2M.parents
-    lengths = np.linalg.norm(reference[1:] - reference[list(parents[1:])], axis=-1)
-    legs = [4, 7, 5, 8]  # knees and ankles: the bones hip-knee and knee-ankle of both legs
-    scale = lengths[[j - 1 for j in legs]].sum() / np.linalg.norm(fitted.offsets[legs], axis=-1).sum()
-    out = np.empty_like(joints)
-    out[:, 0] = joints[:, 0] * scale
-    for j in range(1, len(parents)):
-        bone = joints[:, j] - joints[:, parents[j]]
-        out[:, j] = out[:, parents[j]] + lengths[j - 1] * bone / np.linalg.norm(bone, axis=-1, keepdims=True)
-    return out
 
 
 def test_onto_a_real_bandai_rig(tmp_path, fitted, bandai_sample_bvh):
@@ -60,10 +45,10 @@ def test_onto_a_real_bandai_rig(tmp_path, fitted, bandai_sample_bvh):
 
     back = bvh_to_joints(out, rig="bandai")  # the project's Bandai importer
     assert back.shape == fitted.positions().shape
-    want = _reproportioned(fitted, bvh_to_joints(template_path, rig="bandai")[0])
+    want = reproportioned(fitted.positions(), bvh_to_joints(template_path, rig="bandai")[0])
     errors = np.linalg.norm(back - want, axis=-1)
     assert errors.mean() < 0.015, errors.mean(0)
-    assert _worst_bone_angle(back, fitted.positions()) < 0.5
+    assert worst_bone_angle(back, fitted.positions()) < 0.5
 
 
 def _arms_down_rig(names: list[str], extra: dict[str, tuple[str, tuple[float, float, float]]],
@@ -121,18 +106,8 @@ def test_onto_smpl_and_mixamo_named_rigs_in_blender(tmp_path, fitted, map_name, 
     ours = written.positions()
     index = [names.index(n) for n in written.names]
     assert np.abs(positions[:, index] - ours).max() < 1e-3  # Blender poses it as the project does
-    assert _worst_bone_angle(builtin_map(map_name).apply(ours, written.names), fitted.positions()) < 0.5
+    assert worst_bone_angle(builtin_map(map_name).apply(ours, written.names), fitted.positions()) < 0.5
 
-
-def _worst_bone_angle(joints: np.ndarray, other: np.ndarray) -> float:
-    """Largest angle (degrees) between the same bone in two motions, over the bones that leave a joint with one
-    child (a branching joint's children keep each rig's own layout)."""
-    kids = [[c for c, q in enumerate(T2M.parents) if q == p] for p in range(22)]
-    bones = [(p, c[0]) for p, c in enumerate(kids) if len(c) == 1]
-    a = np.stack([joints[:, c] - joints[:, p] for p, c in bones], axis=1)
-    b = np.stack([other[:, c] - other[:, p] for p, c in bones], axis=1)
-    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
 
 
 def test_rig_mixamo_names_the_fitted_skeleton(tmp_path, fitted, blender):

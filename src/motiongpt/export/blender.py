@@ -74,8 +74,10 @@ def save_fbx(motion, path: str | Path) -> None:
         bvh_path = Path(tmp) / f"{path.stem}.bvh"
         write_bvh(bvh_path, rig_to_bvh(motion, unit="m"))
         _empty_scene(bpy, motion.fps, motion.num_frames)
+        # Quaternions: Euler angles in Blender's single precision lose up to a millimetre near gimbal lock (a knee
+        # bent 90 degrees about the middle axis of ZXY).
         with _quiet():
-            bpy.ops.import_anim.bvh(filepath=str(bvh_path), global_scale=1.0, frame_start=1, rotate_mode="NATIVE")
+            bpy.ops.import_anim.bvh(filepath=str(bvh_path), global_scale=1.0, frame_start=1, rotate_mode="QUATERNION")
         armature = _armature(bpy, bvh_path)
         armature.name = armature.data.name = path.stem
         with atomic_path(path) as out, _quiet():

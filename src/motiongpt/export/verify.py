@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from motiongpt.errors import MotionGPTError
+from motiongpt.motion.kinematics import children_of
+from motiongpt.motion.skeleton import T2M
 
 
 def bvh_package_positions(path: str | Path, scale: float = 1.0) -> tuple[list[str], np.ndarray]:
@@ -86,8 +88,10 @@ def gltf_positions(path: str | Path) -> tuple[list[str], np.ndarray]:
         node = gltf.nodes[j]
         if node.scale not in (None, [1.0, 1.0, 1.0]) or node.matrix is not None:
             raise MotionGPTError(f"{path}: node '{node.name}' has a scale or matrix, which this reader skips")
-        rot = _accessor(gltf, channels[j, "rotation"].output) if (j, "rotation") in channels             else np.array([node.rotation or [0.0, 0.0, 0.0, 1.0]])
-        move = _accessor(gltf, channels[j, "translation"].output) if (j, "translation") in channels             else np.array([node.translation or [0.0, 0.0, 0.0]])
+        sampler = channels.get((j, "rotation"))
+        rot = _accessor(gltf, sampler.output) if sampler else np.array([node.rotation or [0.0, 0.0, 0.0, 1.0]])
+        sampler = channels.get((j, "translation"))
+        move = _accessor(gltf, sampler.output) if sampler else np.array([node.translation or [0.0, 0.0, 0.0]])
         rotations.append(np.broadcast_to(rot[:, [3, 0, 1, 2]], (len(times), 4)))  # to w, x, y, z
         translations.append(np.broadcast_to(move, (len(times), 3)))
     position = {j: k for k, j in enumerate(order)}
@@ -112,6 +116,33 @@ def joint_errors(names: Sequence[str], positions: np.ndarray, want_names: Sequen
         raise MotionGPTError(f"read-back has {got.shape[0]} frames of {got.shape[1]} joints, expected "
                              f"{np.shape(want)[0]} of {np.shape(want)[1]}")
     return np.linalg.norm(got - want, axis=-1)
+
+
+def reproportioned(joints: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """SMPL joints (T, 22, 3) rebuilt bone by bone with the bone lengths of the pose `reference` (22, 3), every
+    bone's direction kept and the root path scaled by the ratio of leg lengths (hip-knee-ankle): how a motion
+    should look on a body of other proportions, the yardstick for retargeting."""
+    parents = T2M.parents
+    lengths = np.linalg.norm(reference[1:] - reference[list(parents[1:])], axis=-1)
+    own = np.linalg.norm(joints[:, 1:] - joints[:, list(parents[1:])], axis=-1).mean(0)
+    legs = [j - 1 for j in (4, 7, 5, 8)]  # the bones ending at the knees and ankles
+    out = np.empty_like(joints)
+    out[:, 0] = joints[:, 0] * lengths[legs].sum() / own[legs].sum()
+    for j in range(1, len(parents)):
+        bone = joints[:, j] - joints[:, parents[j]]
+        out[:, j] = out[:, parents[j]] + lengths[j - 1] * bone / np.linalg.norm(bone, axis=-1, keepdims=True)
+    return out
+
+
+def worst_bone_angle(joints: np.ndarray, other: np.ndarray) -> float:
+    """Largest angle in degrees between the same bone of two SMPL-joint motions (T, 22, 3), over the bones leaving
+    a joint with one child (a branching joint's children keep each skeleton's own layout)."""
+    kids = children_of(T2M.parents)
+    bones = [(p, c[0]) for p, c in enumerate(kids) if len(c) == 1]
+    a = np.stack([joints[:, c] - joints[:, p] for p, c in bones], axis=1)
+    b = np.stack([other[:, c] - other[:, p] for p, c in bones], axis=1)
+    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
 
 
 def summarize(errors: np.ndarray) -> dict[str, float]:

@@ -51,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "model dirs with captions/, such as the bundled model)")
     parser.add_argument("--batch-size", type=int, default=32, help="rows decoded together (default: 32)")
     parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                        help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: {','.join(DEFAULT_FORMATS)}); "
-                             "bvh, fbx (needs the blender extra) and glb carry a rigid skeleton fitted to the motion; "
-                             "tokens.json is always written")
+                        help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: "
+                             f"{','.join(DEFAULT_FORMATS)}); bvh, fbx (needs the blender extra) and glb carry a rigid "
+                             "skeleton fitted to the motion; tokens.json is always written")
     add_rig_options(parser)
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output dirs")
