@@ -24,7 +24,8 @@ Bad input comes back as HTTP 400 `{"error": "<one line>"}` (the MotionGPTError m
 with a short message while the server keeps running. The model is loaded once; generation runs in a worker thread
 behind a lock (torch on the CPU is not worth running twice at once) so the event loop keeps serving pages and
 downloads. Every sample gets its own result id and folder in a temporary dir that holds at most `capacity` results
-(least recently used ones are dropped); glTF, GIF and MP4 are made on their first download.
+(least recently used ones are dropped); BVH and glTF (one skeleton fit), GIF and MP4 are made on their first
+download.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from starlette.exceptions import HTTPException
 from motiongpt.data.bandai import ACTIONS
 from motiongpt.data.captions import third_person
 from motiongpt.errors import MotionGPTError
-from motiongpt.export.bvh import save_bvh
+from motiongpt.export.bvh import save_rig_bvh
 from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.gltf import save_glb
 from motiongpt.export.render import render_gif, render_mp4
@@ -117,12 +118,11 @@ class ResultStore:
         return len(self._entries)
 
     def add(self, motion: GeneratedMotion) -> str:
-        """Save the joints, BVH and tokens.json of one sample under a new id."""
+        """Save the joints and tokens.json of one sample under a new id."""
         rid = secrets.token_hex(8)
         folder = self.root / rid
         folder.mkdir()
         save_npy(folder / "motion.npy", motion.joints)
-        save_bvh(motion.joints, folder / "motion.bvh", fps=motion.fps)
         write_json(folder / "tokens.json", motion.record())
         stem = f"{slug(motion.caption, sep='-')}_seed{motion.seed}"
         entry = {"folder": folder, "stem": stem, "joints": motion.joints, "caption": motion.caption, "fps": motion.fps,
@@ -156,8 +156,10 @@ class ResultStore:
             if not path.is_file() and suffix in ("gif", "mp4"):
                 render = render_gif if suffix == "gif" else render_mp4
                 render(entry["joints"], path, fps=entry["fps"], title=entry["caption"])
-            if not path.is_file() and suffix == "glb":
-                save_glb(fit_skeleton(entry["joints"], fps=entry["fps"]), path)
+            if not path.is_file() and suffix in ("bvh", "glb"):
+                if "rig" not in entry:
+                    entry["rig"] = fit_skeleton(entry["joints"], fps=entry["fps"])
+                (save_rig_bvh if suffix == "bvh" else save_glb)(entry["rig"], path)
         if not path.is_file():
             raise HTTPException(404, f"result {rid!r} was dropped from the store; generate it again")
         return path, f"{entry['stem']}.{suffix}", media
