@@ -46,7 +46,7 @@ def _output_base(args: argparse.Namespace) -> Path:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from motiongpt.export.formats import RIG_FORMATS, rig_choice, write_rig_files
+    from motiongpt.export.formats import RIG_FORMATS, check_formats, rig_choice, write_rig_files
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     known = (*FORMATS, *RIG_FORMATS)
@@ -64,16 +64,16 @@ def run_render(args: argparse.Namespace) -> int:
     else:
         titles = None
     fps = args.fps if args.fps is not None else checked_skeleton(motions[0], str(args.paths[0])).fps
-    rig_formats = [f for f in formats if f in RIG_FORMATS]
     choice = rig_choice(formats, args.rig_template, args.map, args.rig)
     for path, joints in zip(args.paths, motions):
-        if rig_formats and joints.shape[1] != 22:
-            raise MotionGPTError(f"{path}: {joints.shape[1]} joints; {'/'.join(rig_formats)} export needs the "
-                                 "22-joint SMPL skeleton")
+        try:
+            check_formats(formats, joints.shape[1])
+        except MotionGPTError as err:
+            raise MotionGPTError(f"{path}: {err}") from None
     base = _output_base(args)
     for path, joints in zip(args.paths, motions):
         stem = base.name if len(motions) == 1 else path.stem
-        for out in write_rig_files(joints, base.with_name(stem), rig_formats, fps, choice):
+        for out in write_rig_files(joints, base.with_name(stem), formats, fps, choice):
             print(f"{out}: {len(joints)} frames at {fps:g} fps")
     for fmt in formats:
         if fmt in RIG_FORMATS:

@@ -55,8 +55,8 @@ def check_formats(formats: list[str], num_joints: int) -> None:
     """Refuse rig formats for motions that are not on the 22-joint skeleton."""
     wanted = [f for f in formats if f in RIG_FORMATS]
     if wanted and num_joints != 22:
-        raise MotionGPTError(f"{'/'.join(wanted)}: needs the 22-joint HumanML3D skeleton, not {num_joints} joints; "
-                             "drop them from the formats")
+        raise MotionGPTError(f"{num_joints} joints; {'/'.join(wanted)} export needs the 22-joint SMPL skeleton "
+                             "(drop them from the formats)")
 
 
 def write_rig_files(joints: np.ndarray, base: Path, formats: list[str], fps: float,
