@@ -114,6 +114,7 @@ def test_generate_matches_a_direct_call_and_serves_every_file(client, reference)
     np.testing.assert_allclose(np.load(io.BytesIO(files["npy"].content)), direct[0].joints, atol=1e-6)
     assert files["bvh"].text.startswith("HIERARCHY")
     assert f"Frames: {len(joints)}" in files["bvh"].text
+    assert files["glb"].content[:4] == b"glTF"
     assert files["gif"].content[:6] in (b"GIF87a", b"GIF89a")
     assert files["mp4"].content[4:8] == b"ftyp"
     assert files["json"].json()["codes"] == first["codes"]

@@ -19,6 +19,7 @@ from motiongpt.export.bvh import (
     matrix_to_euler,
     save_bvh,
 )
+from motiongpt.export.verify import bvh_package_positions, joint_errors
 
 
 @pytest.mark.parametrize("unit, scale", [("cm", 0.01), ("m", 1.0)])
@@ -32,37 +33,12 @@ def test_round_trip_through_the_project_reader(tmp_path, joints, unit, scale):
     assert [motion.names[i] for i in bvh_to_smpl_order()] == list(BVH_JOINT_NAMES)
 
 
-def _independent_fk(path) -> dict[str, np.ndarray]:
-    """Global positions (T, 3) per joint name, using the `bvh` package's parse and scipy's Euler rotations."""
-    from bvh import Bvh
-
-    mocap = Bvh(path.read_text())
-    out: dict[str, np.ndarray] = {}
-    rotations: dict[str, np.ndarray] = {}
-    for name in mocap.get_joints_names():  # parents come before children
-        channels = mocap.joint_channels(name)
-        values = np.array(mocap.frames_joint_channels(name, channels), dtype=np.float64)
-        rot_names = [c for c in channels if c.endswith("rotation")]
-        order = "".join(c[0] for c in rot_names)
-        local = Rotation.from_euler(order.upper(), values[:, [channels.index(c) for c in rot_names]], degrees=True)
-        offset = np.array(mocap.joint_offset(name), dtype=np.float64)
-        parent = mocap.joint_parent(name)
-        if parent is None:
-            out[name] = values[:, [channels.index(c) for c in ("Xposition", "Yposition", "Zposition")]] + offset
-            rotations[name] = local.as_matrix()
-        else:
-            out[name] = out[parent.name] + rotations[parent.name] @ offset
-            rotations[name] = rotations[parent.name] @ local.as_matrix()
-    return out
-
-
 def test_round_trip_through_an_independent_parser(tmp_path, joints):
     path = tmp_path / "m.bvh"
     save_bvh(joints[:60], path)  # centimetres
-    positions = _independent_fk(path)
-    assert set(positions) == set(BVH_JOINT_NAMES)
-    got = np.stack([positions[name] for name in BVH_JOINT_NAMES], axis=1) / 100.0
-    assert np.abs(got - joints[:60]).max() < 1e-3
+    names, positions = bvh_package_positions(path, scale=0.01)
+    assert set(names) == set(BVH_JOINT_NAMES)
+    assert joint_errors(names, positions, BVH_JOINT_NAMES, joints[:60]).max() < 1e-3
 
 
 @pytest.mark.parametrize("order", ["ZXY", "XYZ", "YXZ", "ZYX"])

@@ -17,15 +17,16 @@ API (the page uses nothing else):
                                        init_pose_frame / last_pose_frame (the 4 frames from that frame; empty: the
                                        first 4 for init, the last 4 for last)
                                        -> {"results": [{"id", "caption", "seed", "codes", "frames", "fps",
-                                           "joints" (T x 22 x 3 nested lists), "files": {"npy", "bvh", "gif",
-                                           "mp4", "json"}}], "elapsed_s"}
-    GET  /api/results/{id}/{file}      motion.npy, motion.bvh, motion.gif, motion.mp4, tokens.json
+                                           "joints" (T x 22 x 3 nested lists), "files": {"npy", "bvh", "glb",
+                                           "gif", "mp4", "json"}}], "elapsed_s"}
+    GET  /api/results/{id}/{file}      motion.npy, motion.bvh, motion.glb, motion.gif, motion.mp4, tokens.json
 
 Bad input comes back as HTTP 400 `{"error": "<one line>"}` (the MotionGPTError message); anything unexpected as 500
 with a short message while the server keeps running. The model is loaded once; generation runs in a worker thread
 behind a lock (torch on the CPU is not worth running twice at once) so the event loop keeps serving pages and
 downloads. Every sample gets its own result id and folder in a temporary dir that holds at most `capacity` results
-(least recently used ones are dropped); GIF and MP4 are rendered on their first download.
+(least recently used ones are dropped); BVH and glTF (one skeleton fit), GIF and MP4 are made on their first
+download.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ from starlette.exceptions import HTTPException
 from motiongpt.data.bandai import ACTIONS
 from motiongpt.data.captions import third_person
 from motiongpt.errors import MotionGPTError
-from motiongpt.export.bvh import save_bvh
+from motiongpt.export.bvh import save_rig_bvh
+from motiongpt.export.fit import fit_skeleton
+from motiongpt.export.gltf import save_glb
 from motiongpt.export.render import render_gif, render_mp4
 from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
 from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
@@ -71,6 +74,7 @@ MAX_CODES = GenerationSettings().max_codes  # the longest motion a request may a
 RESULT_FILES = {
     "motion.npy": ("npy", "application/octet-stream"),
     "motion.bvh": ("bvh", "text/plain"),
+    "motion.glb": ("glb", "model/gltf-binary"),
     "motion.gif": ("gif", "image/gif"),
     "motion.mp4": ("mp4", "video/mp4"),
     "tokens.json": ("json", "application/json"),
@@ -116,12 +120,11 @@ class ResultStore:
         return len(self._entries)
 
     def add(self, motion: GeneratedMotion) -> str:
-        """Save the joints, BVH and tokens.json of one sample under a new id."""
+        """Save the joints and tokens.json of one sample under a new id."""
         rid = secrets.token_hex(8)
         folder = self.root / rid
         folder.mkdir()
         save_npy(folder / "motion.npy", motion.joints)
-        save_bvh(motion.joints, folder / "motion.bvh", fps=motion.fps)
         write_json(folder / "tokens.json", motion.record())
         stem = f"{slug(motion.caption, sep='-')}_seed{motion.seed}"
         entry = {"folder": folder, "stem": stem, "joints": motion.joints, "caption": motion.caption, "fps": motion.fps,
@@ -155,6 +158,10 @@ class ResultStore:
             if not path.is_file() and suffix in ("gif", "mp4"):
                 render = render_gif if suffix == "gif" else render_mp4
                 render(entry["joints"], path, fps=entry["fps"], title=entry["caption"])
+            if not path.is_file() and suffix in ("bvh", "glb"):
+                if "rig" not in entry:
+                    entry["rig"] = fit_skeleton(entry["joints"], fps=entry["fps"])
+                (save_rig_bvh if suffix == "bvh" else save_glb)(entry["rig"], path)
         if not path.is_file():
             raise HTTPException(404, f"result {rid!r} was dropped from the store; generate it again")
         return path, f"{entry['stem']}.{suffix}", media

@@ -6,11 +6,13 @@ import argparse
 import re
 from pathlib import Path
 
-from motiongpt.commands.options import add_device_option, add_sampling_options, device_of, sampling_settings
+from motiongpt.commands.options import (add_device_option, add_rig_options, add_sampling_options, device_of,
+                                       sampling_settings)
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import slug
 
-OUTPUT_FORMATS = ("npy", "gif", "mp4", "bvh")
+OUTPUT_FORMATS = ("npy", "gif", "mp4", "bvh", "fbx", "glb")
+DEFAULT_FORMATS = ("npy", "gif", "mp4", "bvh")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="give the LLM the description as written, not the nearest training caption (for "
                              "model dirs with captions/, such as the bundled model)")
     parser.add_argument("--batch-size", type=int, default=32, help="rows decoded together (default: 32)")
-    parser.add_argument("--formats", default=",".join(OUTPUT_FORMATS),
-                        help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: all); tokens.json is "
-                             "always written")
+    parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
+                        help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: "
+                             f"{','.join(DEFAULT_FORMATS)}); bvh, fbx (needs the blender extra) and glb carry a rigid "
+                             "skeleton fitted to the motion; tokens.json is always written")
+    add_rig_options(parser)
     add_device_option(parser)
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                         help="LLM weights dtype (default: float32; bfloat16 halves a LLaMA's memory on a GPU)")
@@ -139,8 +143,10 @@ def run_generate(args: argparse.Namespace) -> int:
     if not formats or any(f not in OUTPUT_FORMATS for f in formats):
         raise MotionGPTError(f"--formats {args.formats!r}: expected a comma-separated list of "
                              f"{', '.join(OUTPUT_FORMATS)}")
+    from motiongpt.export.formats import rig_choice
     from motiongpt.generation.controls import check_pose_spec, parse_code, parse_code_list
 
+    rig = rig_choice(formats, args.rig_template, args.map, args.rig)
     controls = {"init_token": None if args.init_token is None else parse_code(args.init_token, "--init-token"),
                 "last_token": None if args.last_token is None else parse_code(args.last_token, "--last-token"),
                 "key_tokens": None, "init_pose": args.init_pose, "last_pose": args.last_pose,
@@ -182,7 +188,7 @@ def run_generate(args: argparse.Namespace) -> int:
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              settings=settings, match_captions=not args.no_match, seconds=args.seconds, **controls)
     for result, directory in zip(results, directories):
-        write_sample(result, directory, formats, args.overwrite)
+        write_sample(result, directory, formats, args.overwrite, rig)
         note = " (nothing parsed: the original's fallback)" if result.fallback else ""
         if result.matched is not None:
             by = " by words; pip install 'motiongpt[matcher]' to read it by meaning" \
@@ -192,17 +198,15 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_sample(result, directory: Path, formats: list[str], overwrite: bool) -> None:
-    """One sample's files, all or none (the dir appears when complete)."""
-    from motiongpt.export.bvh import save_bvh
+def write_sample(result, directory: Path, formats: list[str], overwrite: bool, rig=None) -> None:
+    """One sample's files, all or none (the dir appears when complete); `rig` (a RigChoice) shapes bvh/fbx/glb."""
+    from motiongpt.export.formats import RigChoice, check_formats, write_rig_files
     from motiongpt.io import atomic_directory, save_npy, write_json
 
     if "gif" in formats or "mp4" in formats:
         from motiongpt.export.render import render_gif, render_mp4  # matplotlib: only when a video is asked for
 
-    if "bvh" in formats and result.joints.shape[1] != 22:
-        raise MotionGPTError(f"bvh: needs the 22-joint HumanML3D skeleton, this model makes "
-                             f"{result.joints.shape[1]} joints; drop bvh from --formats")
+    check_formats(formats, result.joints.shape[1])
     with atomic_directory(directory, overwrite=overwrite) as tmp:
         write_json(tmp / "tokens.json", result.record())
         if "npy" in formats:
@@ -212,8 +216,7 @@ def write_sample(result, directory: Path, formats: list[str], overwrite: bool) -
             render_gif(result.joints, tmp / "motion.gif", fps=result.fps, title=result.caption)
         if "mp4" in formats:
             render_mp4(result.joints, tmp / "motion.mp4", fps=result.fps, title=result.caption)
-        if "bvh" in formats:
-            save_bvh(result.joints, tmp / "motion.bvh", fps=result.fps)
+        write_rig_files(result.joints, tmp / "motion", formats, result.fps, rig or RigChoice())
 
 
 def run_assemble(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def official_arguments(parser: argparse.ArgumentParser, instead_of: str) -> None:
@@ -51,3 +52,17 @@ def device_of(args: argparse.Namespace) -> str:
     from motiongpt.io import check_device
 
     return str(check_device(args.device))
+
+
+def add_rig_options(parser: argparse.ArgumentParser) -> None:
+    """--rig-template / --map / --rig: the skeleton that BVH, FBX and glTF files carry."""
+    parser.add_argument("--rig-template", type=Path, metavar="FILE.bvh",
+                        help="retarget bvh/fbx/glb onto this rig: its joint names, hierarchy, rest offsets, "
+                             "channels and size; joints the map leaves out (fingers, twist bones) stay at rest")
+    parser.add_argument("--map", metavar="MAP",
+                        help="rig map for --rig-template: a JSON/YAML file or a built-in name (bandai, smpl, mixamo, "
+                             "smpl-native); default: the built-in map that fits the template's joint names")
+    parser.add_argument("--rig", metavar="NAME",
+                        help="name the joints of bvh/fbx/glb by a built-in map: mixamo (mixamorig:Hips, ... for the "
+                             "Mixamo/Blender retargeting workflow), smpl (Hips, LeftUpLeg, ...) or smpl-native "
+                             "(the default names)")

@@ -56,6 +56,23 @@ class BVHMotion:
 
     def global_positions(self) -> np.ndarray:
         """Forward kinematics: (T, J, 3) global joint positions, Y-up, multiplied by `scale`."""
+        local_rot, local_pos = self.local_transforms()
+        glob_rot = np.empty_like(local_rot)
+        glob_pos = np.empty_like(local_pos)
+        for j, p in enumerate(self.parents):
+            if p < 0:
+                glob_rot[:, j] = local_rot[:, j]
+                glob_pos[:, j] = local_pos[:, j]
+            else:
+                glob_rot[:, j] = glob_rot[:, p] @ local_rot[:, j]
+                glob_pos[:, j] = glob_pos[:, p] + np.einsum("tij,tj->ti", glob_rot[:, p], local_pos[:, j])
+        glob_pos *= self.scale
+        if self.up == "z":
+            glob_pos = z_up_to_y_up(glob_pos)
+        return glob_pos
+
+    def local_transforms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rotations (T, J, 3, 3), translations (T, J, 3) in file units) of each joint relative to its parent."""
         num_frames, num_joints = self.num_frames, len(self.names)
         starts = self.channel_starts()
         local_rot = np.broadcast_to(np.eye(3), (num_frames, num_joints, 3, 3)).copy()
@@ -76,20 +93,7 @@ class BVHMotion:
         for axes, members in by_order.items():
             angles = np.deg2rad(self.values[:, [cols for _, cols in members]])  # (T, J_group, len(axes))
             local_rot[:, [j for j, _ in members]] = euler_to_matrix(angles, axes)
-
-        glob_rot = np.empty_like(local_rot)
-        glob_pos = np.empty_like(local_pos)
-        for j, p in enumerate(self.parents):
-            if p < 0:
-                glob_rot[:, j] = local_rot[:, j]
-                glob_pos[:, j] = local_pos[:, j]
-            else:
-                glob_rot[:, j] = glob_rot[:, p] @ local_rot[:, j]
-                glob_pos[:, j] = glob_pos[:, p] + np.einsum("tij,tj->ti", glob_rot[:, p], local_pos[:, j])
-        glob_pos *= self.scale
-        if self.up == "z":
-            glob_pos = z_up_to_y_up(glob_pos)
-        return glob_pos
+        return local_rot, local_pos
 
 
 def euler_to_matrix(angles: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:

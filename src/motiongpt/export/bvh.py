@@ -1,12 +1,8 @@
-"""Joint positions (T x 22 x 3, metres, Y up) -> BVH on the SMPL skeleton, for Blender, Maya, Unity, Unreal.
+"""Joint positions (T x 22 x 3, metres, Y up) -> BVH for Blender, Maya, Unity, Unreal; any `RigMotion` -> BVH.
 
-The rest pose is a T-pose built from the motion's own mean bone lengths: legs straight down, feet forward, arms out
-along +-x, spine, neck and head up. The pelvis and the spine top keep their children (hips and spine; neck and
-collars) in the layout the motion shows, expressed in an upright frame facing +z, because HumanML3D joints hold
-those branchings rigid. Rotations come from `motiongpt.motion.kinematics.inverse_kinematics`: the shortest arc from
-the parent's frame for one child, the best fit over all children at a branching (stable twist). Forward
-kinematics of the result reproduces the input wherever bone lengths are constant and the branchings rigid, as in
-HumanML3D's `new_joints`.
+The skeleton is the rigid one `motiongpt.export.fit.fit_skeleton` fits to the motion (bone lengths from the motion,
+an upright T-pose at rest, natural twists), with the SMPL joint names; its root path is the motion's. A `RigMotion`
+retargeted onto a template rig keeps the template's channels (order and count) and unit.
 """
 
 from __future__ import annotations
@@ -15,31 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from motiongpt.data.bvh import BVHMotion, write_bvh
+from motiongpt.data.bvh import POSITION_CHANNELS, ROTATION_CHANNELS, BVHMotion, write_bvh
 from motiongpt.errors import MotionGPTError
-from motiongpt.motion.kinematics import children_of, inverse_kinematics
-from motiongpt.motion.quaternion import normalize, quat_to_matrix
+from motiongpt.export.fit import JOINT_NAMES, fit_skeleton
+from motiongpt.export.rig import RigMotion
+from motiongpt.motion.kinematics import children_of
+from motiongpt.motion.quaternion import matrix_to_quat, quat_to_matrix
 from motiongpt.motion.skeleton import T2M
 
-# SMPL joint names as DCC tools and SMPL exporters spell them, in T2M (SMPL) joint order.
-BVH_JOINT_NAMES = (
-    "Pelvis", "L_Hip", "R_Hip", "Spine1", "L_Knee", "R_Knee", "Spine2", "L_Ankle", "R_Ankle", "Spine3", "L_Foot",
-    "R_Foot", "Neck", "L_Collar", "R_Collar", "Head", "L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist",
-    "R_Wrist",
-)  # fmt: skip
+BVH_JOINT_NAMES = JOINT_NAMES  # SMPL joint names as DCC tools and SMPL exporters spell them, in T2M order
 UNITS = {"cm": 100.0, "m": 1.0}
 AXIS_INDEX = {"X": 0, "Y": 1, "Z": 2}
-END_SITE_FRACTION = 0.5  # a leaf's End Site continues its incoming bone by this fraction of its length
-
-
-def _tpose_directions() -> np.ndarray:
-    """Rest direction of the bone ending at each joint: HumanML3D's raw offsets with the arms raised to a T-pose
-    and the head pointing up."""
-    rest = np.array(T2M.raw_offsets, dtype=np.float64)
-    for left, right in ((16, 17), (18, 19), (20, 21)):  # shoulders, elbows, wrists
-        rest[left], rest[right] = (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0)
-    rest[15] = (0.0, 1.0, 0.0)
-    return rest
 
 
 def depth_first_order(parents: tuple[int, ...] | list[int]) -> list[int]:
@@ -52,34 +34,6 @@ def depth_first_order(parents: tuple[int, ...] | list[int]) -> list[int]:
         order.append(j)
         stack.extend(reversed(kids[j]))
     return order
-
-
-def _upright_frame(vectors: np.ndarray, left: int, right: int, center: int) -> np.ndarray:
-    """Per-frame rotation (T, 3, 3) whose columns are body left (+x), up (+y) and forward (+z), from a branching
-    joint's child vectors (T, K, 3): left minus right child gives x, the centre child (made orthogonal) gives y."""
-    x = normalize(vectors[:, left] - vectors[:, right])
-    c = vectors[:, center]
-    y = normalize(c - (c * x).sum(-1, keepdims=True) * x)
-    return np.stack([x, y, np.cross(x, y)], axis=-1)
-
-
-def rest_offsets(joints: np.ndarray) -> np.ndarray:
-    """(22, 3) rest offsets in metres: mean bone lengths along T-pose directions; the children of a branching joint
-    keep their mean layout relative to that joint's upright frame."""
-    parents = T2M.parents
-    lengths = np.linalg.norm(joints[:, 1:] - joints[:, list(parents[1:])], axis=-1).mean(0)
-    offsets = _tpose_directions() * np.concatenate([[0.0], lengths])[:, None]
-    left, right = set(T2M.left_chain), set(T2M.right_chain)
-    for j, kids in enumerate(children_of(parents)):
-        if len(kids) < 2:
-            continue
-        sides = [next(k for k, c in enumerate(kids) if c in side) for side in (left, right)]
-        center = next(k for k, c in enumerate(kids) if c not in left and c not in right)
-        vectors = joints[:, kids] - joints[:, j : j + 1]
-        frame = _upright_frame(vectors, sides[0], sides[1], center)
-        local = np.einsum("tji,tkj->tki", frame, vectors).mean(0)  # child vectors in the upright frame
-        offsets[kids] = normalize(local) * lengths[np.asarray(kids) - 1][:, None]
-    return offsets
 
 
 def matrix_to_euler(m: np.ndarray, order: str) -> np.ndarray:
@@ -96,48 +50,80 @@ def matrix_to_euler(m: np.ndarray, order: str) -> np.ndarray:
     return np.stack([alpha, beta, gamma], axis=-1)
 
 
-def joints_to_bvh(joints: np.ndarray, fps: float = 20.0, unit: str = "cm", order: str = "ZXY") -> BVHMotion:
-    """A BVHMotion of SMPL joints (T, 22, 3) in metres, Y up: root position channels plus per-joint Euler
-    rotations in `order`, values in `unit` ("cm" or "m"); its `global_positions()` give metres again."""
-    joints = np.asarray(joints, dtype=np.float64)
-    if joints.ndim != 3 or joints.shape[1:] != (22, 3) or joints.shape[0] < 1:
-        raise MotionGPTError(f"joints of shape {joints.shape}: BVH export needs (T, 22, 3) SMPL joints in metres")
-    if not np.all(np.isfinite(joints)):
-        raise MotionGPTError("joints contain NaN or infinite values: cannot export BVH")
+def _check_format(unit: str, order: str) -> str:
     if unit not in UNITS:
         raise MotionGPTError(f"unit {unit!r}: expected one of {', '.join(UNITS)}")
     order = order.upper()
     if sorted(order) != ["X", "Y", "Z"]:
         raise MotionGPTError(f"rotation order {order!r}: expected a permutation of XYZ, e.g. ZXY")
-    if not fps > 0:
-        raise MotionGPTError(f"fps {fps}: must be positive")
+    return order
 
-    parents = T2M.parents
-    offsets = rest_offsets(joints)
-    angles = np.degrees(matrix_to_euler(quat_to_matrix(inverse_kinematics(joints, offsets, parents)), order))
-    angles = np.unwrap(angles, period=360.0, axis=0)  # no 360-degree jumps between frames
+
+def rig_to_bvh(motion: RigMotion, unit: str | None = None, order: str = "ZXY") -> BVHMotion:
+    """A BVHMotion of `motion`: its own channels when it has them (a template's), else root position channels plus
+    Euler rotations in `order` for every joint; values in `unit` ("cm" or "m", default the motion's own)."""
+    unit = motion.unit if unit is None else unit
+    order = _check_format(unit, order)
     factor = UNITS[unit]
-
-    bvh_order = depth_first_order(parents)
-    position = {j: k for k, j in enumerate(bvh_order)}
     rotation_channels = tuple(f"{axis}rotation" for axis in order)
-    kids = children_of(parents)
-    end_sites = {}
+    channels = motion.channels or [(("Xposition", "Yposition", "Zposition") if p < 0 else ()) + rotation_channels
+                                   for p in motion.parents]
+    matrices = quat_to_matrix(motion.rotations)
+    bvh_order = depth_first_order(motion.parents)
+    position = {j: k for k, j in enumerate(bvh_order)}
+    columns = []
     for j in bvh_order:
-        if not kids[j]:
-            end_sites[position[j]] = offsets[j] * END_SITE_FRACTION * factor
-    columns = [joints[:, 0] * factor] + [angles[:, j] for j in bvh_order]
+        rot = [c for c in channels[j] if c.lower() in ROTATION_CHANNELS]
+        if len(rot) == 3:
+            angles = np.degrees(matrix_to_euler(matrices[:, j], "".join(c[0].upper() for c in rot)))
+            angles = np.unwrap(angles, period=360.0, axis=0)  # no 360-degree jumps between frames
+        elif np.allclose(matrices[:, j], np.eye(3), atol=1e-9):
+            angles = np.zeros((motion.num_frames, len(rot)))
+        else:
+            raise MotionGPTError(f"joint '{motion.names[j]}' turns but has {len(rot)} rotation channel(s); BVH "
+                                 "export needs three")
+        for name in channels[j]:
+            low = name.lower()
+            columns.append(motion.translations[:, j, POSITION_CHANNELS[low]] * factor if low in POSITION_CHANNELS
+                           else angles[:, rot.index(name)])
     return BVHMotion(
-        names=[BVH_JOINT_NAMES[j] for j in bvh_order],
-        parents=np.array([-1 if parents[j] < 0 else position[parents[j]] for j in bvh_order], dtype=np.int64),
-        offsets=offsets[bvh_order] * factor,
-        channels=[("Xposition", "Yposition", "Zposition") + rotation_channels] + [rotation_channels] * 21,
-        values=np.concatenate(columns, axis=1),
-        frame_time=1.0 / fps,
-        end_sites=end_sites,
+        names=[motion.names[j] for j in bvh_order],
+        parents=np.array([-1 if motion.parents[j] < 0 else position[motion.parents[j]] for j in bvh_order],
+                         dtype=np.int64),
+        offsets=motion.offsets[bvh_order] * factor,
+        channels=[tuple(channels[j]) for j in bvh_order],
+        values=np.stack(columns, axis=1) if columns else np.zeros((motion.num_frames, 0)),
+        frame_time=1.0 / motion.fps,
+        end_sites={position[j]: np.asarray(site) * factor for j, site in motion.end_sites.items()},
         scale=1.0 / factor,
         up="y",
     )
+
+
+def bvh_to_rig(bvh: BVHMotion, unit: str = "cm") -> RigMotion:
+    """A read BVH file as a `RigMotion` in metres (`unit`: the file's, "cm" or "m"), keeping its channels: each
+    joint's Euler channels in their order, position channels replacing the offset on their axis."""
+    factor = UNITS[unit]
+    rotations, translations = bvh.local_transforms()
+    return RigMotion(names=list(bvh.names), parents=[int(p) for p in bvh.parents], offsets=bvh.offsets / factor,
+                     rotations=matrix_to_quat(rotations), translations=translations / factor, fps=bvh.fps,
+                     end_sites={j: site / factor for j, site in bvh.end_sites.items()},
+                     channels=[tuple(c) for c in bvh.channels], unit=unit)
+
+
+def save_rig_bvh(motion: RigMotion, path: str | Path, unit: str | None = None, order: str = "ZXY") -> BVHMotion:
+    """Write `motion` as a BVH file (atomically); returns the written motion."""
+    bvh = rig_to_bvh(motion, unit=unit, order=order)
+    write_bvh(path, bvh)
+    return bvh
+
+
+def joints_to_bvh(joints: np.ndarray, fps: float = 20.0, unit: str = "cm", order: str = "ZXY") -> BVHMotion:
+    """A BVHMotion of SMPL joints (T, 22, 3) in metres, Y up, on the rigid skeleton fitted to them: root position
+    channels plus per-joint Euler rotations in `order`, values in `unit` ("cm" or "m"); its `global_positions()`
+    give metres again."""
+    _check_format(unit, order)
+    return rig_to_bvh(fit_skeleton(joints, fps=fps), unit=unit, order=order)
 
 
 def bvh_to_smpl_order() -> list[int]:

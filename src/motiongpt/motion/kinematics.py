@@ -63,7 +63,7 @@ def forward_kinematics(local_quats: Array, root_pos: Array, offsets: Array, pare
     return _stack(pos, axis=-2)
 
 
-def _best_rotation(rest: Array, current: Array) -> Array:
+def best_rotation(rest: Array, current: Array) -> Array:
     """Rotation matrices (..., 3, 3) that best turn the rest directions (K, 3) onto current ones (..., K, 3)
     (Wahba's problem, solved with an SVD and no reflection)."""
     h = (current[..., :, :, None] * rest[..., :, None, :]).sum(-3)  # sum_k current_k rest_k^T
@@ -110,7 +110,7 @@ def inverse_kinematics(joints: Array, offsets: Array, parents: Sequence[int]) ->
         else:
             rest = normalize(offsets[kids[j]])
             current = normalize(joints[..., kids[j], :] - joints[..., j : j + 1, :])
-            glob[j] = matrix_to_quat(_best_rotation(rest, current))
+            glob[j] = matrix_to_quat(best_rotation(rest, current))
             local[j] = qmul(qinv(g_parent), glob[j])
     return _stack(local, axis=-2)
 
