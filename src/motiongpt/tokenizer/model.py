@@ -20,7 +20,7 @@ from torch import nn
 
 from motiongpt.data.layout import load_mean_std
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import load_model_dir, save_model_dir
+from motiongpt.io import load_model_dir, save_model_dir, skip_weight_init, small_model_threads
 from motiongpt.tokenizer.config import VQVAEConfig
 from motiongpt.tokenizer.original import load_original_checkpoint
 from motiongpt.tokenizer.quantizer import EMAResetQuantizer
@@ -219,9 +219,11 @@ class VQVAE(nn.Module):
                 mean, std = load_mean_std(path)
         if mean is None and std is None and dataset is not None:
             mean, std = load_mean_std(dataset)
-        model = cls(config)
+        with skip_weight_init():  # the weights come next
+            model = cls(config)
         try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
+            with small_model_threads(model):  # copies of a few MB: threads in step would cost more than they do
+                missing, unexpected = model.load_state_dict(state, strict=False)
         except RuntimeError as err:  # size mismatch
             raise MotionGPTError(f"{path}: weights do not fit a VQ-VAE with config {asdict(config)} "
                                  f"({str(err).splitlines()[-1].strip()})") from err
