@@ -65,7 +65,7 @@ def main() -> None:
                                           format=fmt, full=True, steps=args.steps, micro_batch=args.micro_batch,
                                           grad_accum=args.grad_accum, val_every=args.steps, val_batches=4))
             wall = time.perf_counter() - start
-            logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"loss"' in line]
+            logs = [entry for entry in run.log() if "loss" in entry]
             examples, _ = encode_records(splits["train"], run.tokenizer, fmt, 10_000)
             answers = [len(e.ids) - e.n_prompt for e in examples]
             tokens_per_s = float(np.median([log["tokens_per_s"] for log in logs]))

@@ -3,7 +3,7 @@
 The steps, each a call of the stage's own function with fixed seeds:
 
     data          build_bandai: the captioned HumanML3D-layout set        -> DIR/data
-    vq_train      the motion VQ-VAE                                       -> DIR/vq (best/, last/, checkpoint.pt)
+    vq_train      the motion VQ-VAE                                       -> DIR/vq (best/, last/, checkpoint/)
     vq_eval       reconstruction on the test split (MPJPE, codebook use)  -> DIR/vq_eval.json
     vq_encode     codes of every motion                                   -> DIR/data/VQVAE
     instructions  the four-task instruction records                       -> DIR/instructions
@@ -67,7 +67,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "instructions": dict(seed=1337),
         "llm": dict(base="small", format="vocab", full=True, steps=800, micro_batch=16, grad_accum=4, lr=1e-3,
                     warmup=30, val_every=100, val_batches=25, seed=1337),
-        "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, eval_every=500),
+        "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, val_every=500),
         "eval": dict(split="test", repeats=1, seed=0, mm_texts=10, mm_samples=10),
     },
     "tiny": {
@@ -77,7 +77,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "instructions": dict(seed=1337),
         "llm": dict(base="tiny", format="vocab", full=True, steps=4, micro_batch=4, grad_accum=2, lr=1e-3,
                     warmup=2, val_every=2, val_batches=2, seed=1337),
-        "evaluator": dict(steps=4, batch_size=8, lr=5e-4, seed=0, save_every=2, eval_every=2),
+        "evaluator": dict(steps=4, batch_size=8, lr=5e-4, seed=0, save_every=2, val_every=2),
         # a smoke run: R-Precision needs 32 motions, more than the test split of a few clips holds
         "eval": dict(split="train", repeats=1, seed=0, limit=32, mm_texts=2, mm_samples=10, max_codes=12),
     },
@@ -149,11 +149,11 @@ def _vq_train(run: RecipeRun) -> dict:
     from motiongpt.tokenizer.train import TrainConfig, train
 
     s = run.settings["vq_train"]
-    cfg = TrainConfig.for_preset(run.data, run.vq, s["preset"], **{k: v for k, v in s.items() if k != "preset"})
-    train(cfg, progress=run.progress)
-    lines = [json.loads(line) for line in (run.vq / "log.jsonl").read_text().splitlines() if line.strip()]
-    best = min(lines, key=lambda r: r["recon_loss"])
-    return {"steps": cfg.steps, "best_step": best["step"], "val_recon_loss": best["recon_loss"],
+    cfg = TrainConfig.for_preset(run.data, run.vq, s["preset"], quiet=not run.progress,
+                                 **{k: v for k, v in s.items() if k != "preset"})
+    result = train(cfg)
+    best = result.best_val
+    return {"steps": result.steps, "best_step": result.best_step, "val_recon_loss": best["recon_loss"],
             "val_mpjpe_mm": best["mpjpe_mm"], "val_codebook_usage": best["codebook_usage"]}
 
 
@@ -196,25 +196,21 @@ def _llm(run: RecipeRun) -> dict:
     from transformers.utils import logging as hf_logging
 
     from motiongpt.llm.finetune import FinetuneConfig, finetune
-    from motiongpt.training import LOG_NAME as LLM_LOG
 
     hf_logging.disable_progress_bar()
     config = FinetuneConfig(instructions=str(run.instructions), out=str(run.llm), vq=str(run.vq_model),
-                            **run.settings["llm"])
-    finetune(config)
-    meta = read_json(run.llm / "motiongpt.json")
-    logs = [json.loads(line) for line in (run.llm / LLM_LOG).read_text().splitlines() if line.strip()]
-    speeds = [r["tokens_per_s"] for r in logs if "tokens_per_s" in r]
-    return {"steps": meta["steps"], "val_loss": meta["val_loss"], "val_acc": meta["val_acc"],
+                            quiet=not run.progress, **run.settings["llm"])
+    result = finetune(config)
+    speeds = [r["tokens_per_s"] for r in result.log() if "tokens_per_s" in r]
+    return {"steps": result.steps, "val_loss": result.last_val["loss"], "val_acc": result.last_val["acc"],
             "tokens_per_s": sum(speeds) / len(speeds) if speeds else None}
 
 
 def _evaluator(run: RecipeRun) -> dict:
     from motiongpt.eval.evaluator import TrainSettings, train
 
-    train(run.data, run.evaluator, TrainSettings(**run.settings["evaluator"]))
-    metrics = read_json(run.evaluator / "train_metrics.json")
-    return {"steps": metrics["steps"], "val": metrics["val"]}
+    result = train(run.data, run.evaluator, TrainSettings(quiet=not run.progress, **run.settings["evaluator"]))
+    return {"steps": result.steps, "val": result.last_val}
 
 
 def _assemble(run: RecipeRun) -> dict:

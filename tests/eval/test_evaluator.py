@@ -51,7 +51,7 @@ def dataset(tmp_path_factory):
 
 
 def settings(steps, **kw):
-    return TrainSettings(steps=steps, batch_size=16, lr=3e-3, seed=0, save_every=1000, eval_every=1000, **kw)
+    return TrainSettings(steps=steps, batch_size=16, lr=3e-3, seed=0, save_every=1000, val_every=1000, **kw)
 
 
 def full_loss(model, batch):
@@ -65,8 +65,8 @@ def full_loss(model, batch):
 def test_training_lowers_the_contrastive_loss_and_round_trips(dataset, tmp_path):
     train_set = open_split(dataset, "train", DIM, random_crop=False)
     batch = load_batch(train_set, range(len(train_set)))
-    untrained = train(dataset, tmp_path / "untrained", settings(0), TINY)
-    model = train(dataset, tmp_path / "model", settings(40), TINY)
+    untrained = train(dataset, tmp_path / "untrained", settings(0), TINY).model
+    model = train(dataset, tmp_path / "model", settings(40), TINY).model
     assert full_loss(model, batch) < 0.8 * full_loss(untrained, batch)
 
     loaded = TextMotionEvaluator.from_pretrained(tmp_path / "model")
@@ -79,15 +79,15 @@ def test_training_lowers_the_contrastive_loss_and_round_trips(dataset, tmp_path)
 
 
 def test_resuming_gives_the_same_weights_as_one_run(dataset, tmp_path):
-    one = train(dataset, tmp_path / "one", settings(6), TINY)
+    one = train(dataset, tmp_path / "one", settings(6), TINY).model
     train(dataset, tmp_path / "two", settings(3), TINY)
-    two = train(dataset, tmp_path / "two", settings(6), TINY)
+    two = train(dataset, tmp_path / "two", settings(6), TINY).model
     for key, value in one.state_dict().items():
         assert torch.equal(value, two.state_dict()[key]), key
 
 
 def test_ctrl_c_checkpoints_and_resumes_exactly_and_changed_settings_are_refused(dataset, tmp_path, monkeypatch):
-    one = train(dataset, tmp_path / "one", settings(6), TINY)
+    one = train(dataset, tmp_path / "one", settings(6), TINY).model
 
     def load_batch_then_ctrl_c(dataset, indices, epoch=0):
         if epoch == 2:  # Ctrl-C while step 3 runs: it finishes, is saved, and training stops
@@ -98,12 +98,12 @@ def test_ctrl_c_checkpoints_and_resumes_exactly_and_changed_settings_are_refused
     with pytest.raises(KeyboardInterrupt):
         train(dataset, tmp_path / "two", settings(6), TINY)
     monkeypatch.undo()
-    assert torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["step"] == 3
+    assert json.loads((tmp_path / "two" / "checkpoint" / "state.json").read_text())["step"] == 3
     with pytest.raises(MotionGPTError, match="cannot resume: setting lr was 0.003, now 0.001"):
         train(dataset, tmp_path / "two", replace(settings(6), lr=1e-3), TINY)
     with pytest.raises(MotionGPTError, match="cannot resume: setting model.embed_dim was 16, now 8"):
         train(dataset, tmp_path / "two", settings(6), {**TINY, "embed_dim": 8})
-    two = train(dataset, tmp_path / "two", replace(settings(6), save_every=2), TINY)  # schedules may change
+    two = train(dataset, tmp_path / "two", replace(settings(6), save_every=2), TINY).model  # schedules may change
     for key, value in one.state_dict().items():
         assert torch.equal(value, two.state_dict()[key]), key
 
@@ -122,7 +122,7 @@ def test_score_cli_real_and_mismatched_captions(dataset, tmp_path, capsys):
 
 
 def test_feature_width_mismatch_and_empty_split_are_one_line_errors(dataset, tmp_path, capsys):
-    model = train(dataset, tmp_path / "model", settings(1), TINY)
+    model = train(dataset, tmp_path / "model", settings(1), TINY).model
     other = write_dataset(tmp_path / "wide", dim=DIM + 3)
     capsys.readouterr()
     code = main(["evaluator", "score", "--data", str(other), "--evaluator", str(tmp_path / "model")])

@@ -11,46 +11,48 @@ import torch
 from motiongpt.cli import main
 from motiongpt.errors import MotionGPTError
 from motiongpt.tokenizer import VQVAE
-from motiongpt.tokenizer.train import TrainConfig, lr_factor, train, weights_digest
+from motiongpt.tokenizer.train import TrainConfig, lr_factor, train
+from motiongpt.training import weights_digest
 
 
 def config(dataset, out, **kw) -> TrainConfig:
-    settings = dict(steps=8, batch_size=4, val_every=4, warmup=2, milestones=[6], val_motions=2)
+    settings = dict(steps=8, batch_size=4, val_every=4, warmup=2, milestones=[6], val_motions=2, quiet=True)
     return TrainConfig.for_preset(dataset, out, "tiny", **{**settings, **kw})
 
 
 def test_training_writes_models_log_and_improves(dataset, tmp_path):
-    out = train(config(dataset, tmp_path / "run", steps=24, val_every=12), progress=False)
-    assert {"last", "best", "checkpoint.pt", "log.jsonl", "train_config.json"} <= {p.name for p in out.iterdir()}
+    out = train(config(dataset, tmp_path / "run", steps=24, val_every=12)).out
+    assert {"last", "best", "checkpoint", "log.jsonl"} <= {p.name for p in out.iterdir()}
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    log = [entry for entry in log if "val_recon_loss" in entry]
     assert [entry["step"] for entry in log] == [12, 24]
     for key in ("recon_loss", "mpjpe_mm", "mpjpe_root_aligned_mm", "codebook_usage", "perplexity"):
-        assert np.isfinite(log[-1][key])
+        assert np.isfinite(log[-1][f"val_{key}"])
     model = VQVAE.from_pretrained(out / "last")
     assert model.config.codebook_size == 32 and bool(model.quantizer.initialised)
-    assert log[-1]["recon_loss"] < log[0]["recon_loss"] * 1.5
+    assert log[-1]["val_recon_loss"] < log[0]["val_recon_loss"] * 1.5
 
 
 def test_resumed_run_is_bit_identical(dataset, tmp_path):
-    train(config(dataset, tmp_path / "whole"), progress=False)
-    train(config(dataset, tmp_path / "parts"), stop_after=3, progress=False)
-    assert torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=False)["step"] == 3
-    train(config(dataset, tmp_path / "parts"), progress=False)
+    train(config(dataset, tmp_path / "whole"))
+    train(config(dataset, tmp_path / "parts", stop_after=3))
+    assert json.loads((tmp_path / "parts" / "checkpoint" / "state.json").read_text())["step"] == 3
+    train(config(dataset, tmp_path / "parts"))
     whole = VQVAE.from_pretrained(tmp_path / "whole" / "last").state_dict()
     parts = VQVAE.from_pretrained(tmp_path / "parts" / "last").state_dict()
     assert whole.keys() == parts.keys()
     for key in whole:
         assert torch.equal(whole[key], parts[key]), key
-    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=False)
+    a = torch.load(tmp_path / "whole" / "checkpoint" / "optim.pt", weights_only=False)
+    b = torch.load(tmp_path / "parts" / "checkpoint" / "optim.pt", weights_only=False)
     assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
     assert (tmp_path / "whole" / "log.jsonl").read_text() == (tmp_path / "parts" / "log.jsonl").read_text()
 
 
 def test_resume_with_other_settings_is_refused(dataset, tmp_path):
-    train(config(dataset, tmp_path / "run", steps=4), stop_after=2, progress=False)
+    train(config(dataset, tmp_path / "run", steps=4, stop_after=2))
     with pytest.raises(MotionGPTError, match="cannot resume: setting lr was 0.0002, now 0.001"):
-        train(config(dataset, tmp_path / "run", steps=4, lr=1e-3), progress=False)
+        train(config(dataset, tmp_path / "run", steps=4, lr=1e-3))
 
 
 def test_learning_rate_schedule():
@@ -91,4 +93,4 @@ def test_two_process_cpu_training_keeps_processes_identical(dataset, tmp_path):
     report = json.loads((out / "processes.json").read_text())
     assert report["num_processes"] == 2
     assert len(set(report["weights_sha256"])) == 1
-    assert report["weights_sha256"][0] == weights_digest(VQVAE.from_pretrained(out / "last"))
+    assert report["weights_sha256"][0] == weights_digest(VQVAE.from_pretrained(out / "last").state_dict())

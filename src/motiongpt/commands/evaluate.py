@@ -15,21 +15,15 @@ from motiongpt.io import write_json
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from motiongpt.eval.evaluator import TrainSettings
+    from motiongpt.training import add_config_options
+
     parser = sub.add_parser("evaluator", help="train the text-motion evaluator, or score real motions with it")
     commands = parser.add_subparsers(dest="evaluator_command", required=True)
 
     train = commands.add_parser("train", help="contrastive training on a dataset in HumanML3D layout (resumable)")
     train.add_argument("--data", required=True, help="dataset folder in HumanML3D layout (uses train and val)")
-    train.add_argument("--out", required=True, help="model dir to write; rerun the same command to resume")
-    length = train.add_mutually_exclusive_group(required=True)
-    length.add_argument("--steps", type=int, help="optimiser steps in total")
-    length.add_argument("--epochs", type=float, help="passes over the training motions")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=2e-4)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--save-every", type=int, default=500, help="checkpoint interval in steps")
-    train.add_argument("--eval-every", type=int, default=500, help="validation interval in steps")
-    train.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_config_options(train, TrainSettings)
     train.set_defaults(func=_train)
 
     score = commands.add_parser("score", help="R-Precision, MM-Dist and Diversity of the real motions of a split")
@@ -94,12 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluator import TrainSettings, train
+    from motiongpt.training import given_options
 
-    settings = TrainSettings(steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             seed=args.seed, save_every=args.save_every, eval_every=args.eval_every,
-                             device=args.device)
-    train(args.data, args.out, settings)
-    print(f"saved evaluator to {args.out}")
+    result = train(args.data, args.out, TrainSettings(**given_options(args, TrainSettings)))
+    print(f"saved evaluator to {result.out}")
     return 0
 
 

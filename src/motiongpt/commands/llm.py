@@ -9,6 +9,9 @@ from motiongpt.errors import MotionGPTError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from motiongpt.llm.finetune import FinetuneConfig
+    from motiongpt.training import add_config_options
+
     parser = sub.add_parser("instructions", help="build instruction data from motion codes")
     commands = parser.add_subparsers(dest="instructions_command", required=True)
     build = commands.add_parser("build", help="train/val instruction records from <data>/VQVAE codes and captions")
@@ -24,38 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     build.set_defaults(func=run_instructions_build)
 
-    ft = sub.add_parser("finetune", help="finetune a causal LM on instruction data (LoRA or full)")
-    ft.add_argument("--instructions", required=True, help="dir written by `motiongpt instructions build`")
-    ft.add_argument("--base", required=True, help="a local causal LM dir (model + tokenizer), or tiny or small")
-    ft.add_argument("--out", required=True, help="output dir; rerun the same command to resume")
-    ft.add_argument("--format", choices=("text", "vocab"), default="text",
-                    help="codes as comma-separated digits (paper) or one added token per code")
-    ft.add_argument("--full", action="store_true", help="train every weight instead of LoRA adapters")
-    ft.add_argument("--lora-r", type=int, default=64)
-    ft.add_argument("--lora-alpha", type=int, default=16)
-    ft.add_argument("--lora-dropout", type=float, default=0.05)
-    ft.add_argument("--lora-targets", default="q_proj,v_proj", help="comma-separated module names")
-    ft.add_argument("--lr", type=float, help="learning rate (default 3e-3 for LoRA as the paper, 5e-4 for --full)")
-    ft.add_argument("--warmup", type=int, default=100, help="linear warm-up optimiser steps, then constant")
-    ft.add_argument("--weight-decay", type=float, default=0.01)
-    ft.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping; 0 turns it off")
-    length = ft.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=float, help="passes over the train records")
-    length.add_argument("--steps", type=int, help="optimiser steps (default: the paper's 150k samples)")
-    ft.add_argument("--micro-batch", type=int, default=4)
-    ft.add_argument("--grad-accum", type=int, default=64)
-    ft.add_argument("--loss-on-prompt", action="store_true", help="loss on prompt tokens too, as the original")
-    ft.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                    help="bf16 mixed precision (default: on where the GPU supports it)")
-    ft.add_argument("--gradient-checkpointing", action="store_true")
-    ft.add_argument("--load-in-4bit", action="store_true", help="QLoRA: 4-bit NF4 base (CUDA + bitsandbytes)")
-    ft.add_argument("--val-every", type=int, default=100, help="optimiser steps between val evaluations")
-    ft.add_argument("--val-batches", type=int, default=100, help="micro-batches of val records per evaluation")
-    ft.add_argument("--save-every", type=int, help="optimiser steps between resume checkpoints (default: --val-every)")
-    ft.add_argument("--seed", type=int, default=1337)
-    ft.add_argument("--max-seq-len", type=int, default=512, help="longer records are left out")
-    ft.add_argument("--vq", help="the VQ model dir the codes came from (recorded with its hash)")
-    ft.add_argument("--codebook-size", type=int, help="default: from --vq, the instructions' info.json, or the data")
+    ft = sub.add_parser("finetune", help="finetune a causal LM on instruction data (LoRA or full)",
+                        description="Rerunning the same command resumes from <out>/checkpoint/; a finished run is "
+                        "left as it is.")
+    add_config_options(ft, FinetuneConfig)
     ft.set_defaults(func=run_finetune)
 
     conv = sub.add_parser("convert", help="the original MotionGPT's Lit-LLaMA weights as Hugging Face + PEFT dirs")
@@ -69,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lit.add_argument("--dtype", choices=("float32", "float16", "bfloat16"),
                      help="weights dtype (default: the checkpoint's own)")
     lit.add_argument("--n-head", type=int, help="attention heads (default: width / 128, as every LLaMA v1 size)")
-    lit.add_argument("--overwrite", action="store_true")
+    lit.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     lit.set_defaults(func=run_convert_base)
     lora = kinds.add_parser("lit-lora", help="a Lit-LLaMA LoRA checkpoint (pretrained.pth) -> PEFT adapter dir")
     lora.add_argument("checkpoint", help="the original's LoRA weights, e.g. pretrained.pth")
@@ -77,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lora.add_argument("--out", required=True, help="adapter dir to write")
     lora.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha (default 16, the paper's); r is read "
                       "from the shapes")
-    lora.add_argument("--overwrite", action="store_true")
+    lora.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     lora.set_defaults(func=run_convert_lora)
 
 
@@ -102,19 +77,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from motiongpt.llm.finetune import FinetuneConfig, finetune
+    from motiongpt.training import given_options
 
     hf_logging.disable_progress_bar()  # our own bar shows training progress
-
-    config = FinetuneConfig(
-        instructions=args.instructions, base=args.base, out=args.out, format=args.format, full=args.full,
-        lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        lora_targets=[t.strip() for t in args.lora_targets.split(",") if t.strip()], lr=args.lr,
-        warmup=args.warmup, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm, epochs=args.epochs,
-        steps=args.steps, micro_batch=args.micro_batch, grad_accum=args.grad_accum,
-        loss_on_prompt=args.loss_on_prompt, bf16=args.bf16, gradient_checkpointing=args.gradient_checkpointing,
-        load_in_4bit=args.load_in_4bit, val_every=args.val_every, val_batches=args.val_batches,
-        save_every=args.save_every, seed=args.seed, max_seq_len=args.max_seq_len, vq=args.vq,
-        codebook_size=args.codebook_size)
+    config = FinetuneConfig(**given_options(args, FinetuneConfig))
     result = finetune(config)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"{result.out}: finetuned model written")

@@ -12,14 +12,11 @@ from motiongpt.io import write_json
 
 def _train(args: argparse.Namespace) -> int:
     from motiongpt.tokenizer.train import TrainConfig, train
+    from motiongpt.training import given_options
 
-    cfg = TrainConfig.for_preset(args.data, args.out, args.preset, batch_size=args.batch_size, steps=args.steps,
-                                 lr=args.lr, seed=args.seed, val_every=args.val_every, save_every=args.save_every,
-                                 window=args.window, warmup=args.warmup, milestones=args.milestones,
-                                 val_motions=args.val_motions)
-    out = train(cfg, stop_after=args.stop_after, progress=not args.quiet)
+    result = train(TrainConfig.for_preset(**given_options(args, TrainConfig)))
     if os.environ.get("RANK", "0") == "0":
-        print(f"VQ-VAE written to {out}/last (best by validation: {out}/best)")
+        print(f"VQ-VAE written to {result.out}/last (best by validation: {result.out}/best)")
     return 0
 
 
@@ -56,30 +53,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from motiongpt.tokenizer.train import TrainConfig
+    from motiongpt.training import add_config_options
+
     parser = sub.add_parser("vq", help="train, encode and evaluate the motion VQ-VAE")
     vq = parser.add_subparsers(dest="vq_command", required=True)
-
     p = vq.add_parser("train", help="train the VQ-VAE on a dataset in HumanML3D layout (rerun to resume)",
                       description="Train on random windows of the train split; validate on val. Rerunning the same "
-                      "command resumes from <out>/checkpoint.pt. Multi-process (DDP; gloo on CPU): accelerate launch "
+                      "command resumes from <out>/checkpoint/. Multi-process (DDP; gloo on CPU): accelerate launch "
                       "--multi_gpu --num_processes N -m motiongpt vq train ... (batch size is per process).")
-    p.add_argument("--data", required=True, help="dataset folder in HumanML3D layout")
-    p.add_argument("--out", required=True, help="output folder (last/, best/, checkpoint.pt, log.jsonl)")
-    p.add_argument("--preset", default="cpu", choices=["paper", "cpu", "tiny"],
-                   help="model size and schedule: paper = MotionGPT/T2M-GPT, cpu = ~90 min on 2 CPU cores")
-    p.add_argument("--batch-size", type=int, help="windows per step and process (preset default)")
-    p.add_argument("--steps", type=int, help="total optimiser steps (preset default)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 2e-4)")
-    p.add_argument("--warmup", type=int, help="linear warm-up steps (preset default)")
-    p.add_argument("--milestones", type=int, nargs="+", help="steps at which lr is multiplied by 0.05 "
-                   "(default: the preset's, or 2/3 of --steps)")
-    p.add_argument("--seed", type=int, help="random seed (default 1234)")
-    p.add_argument("--window", type=int, help="frames per training window (default 64)")
-    p.add_argument("--val-every", type=int, help="validate every N steps (preset default)")
-    p.add_argument("--save-every", type=int, help="checkpoint every N steps (default: --val-every)")
-    p.add_argument("--val-motions", type=int, help="validate on the first N val motions only (default: all)")
-    p.add_argument("--stop-after", type=int, help="checkpoint and exit after N steps of this run (resume later)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_options(p, TrainConfig)
     p.set_defaults(func=_train)
 
     for name, func, text in (("encode", _encode, "write <data>/VQVAE/<id>.npy codes for every motion"),

@@ -5,20 +5,22 @@ the frozen sentence encoder all-MiniLM-L6-v2 (shipped offline by the PyPI packag
 trained projection, and motions with the official movement encoder and a BiGRU on normalised features. Both sides
 are trained with a symmetric InfoNCE loss so that a caption lands near its own motion; embeddings are unit vectors
 (Euclidean distances lie in [0, 2]). Captions that are identical count as positives of each other.
+
+Training runs on the shared harness (`motiongpt.training`): `<out>/checkpoint/` and `<out>/log.jsonl`, resumable
+bit for bit; the model dir and `train_metrics.json` (steps and the last validation) are written at the end.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from motiongpt.data import layout
 from motiongpt.data.dataset import TextMotionDataset, collate
@@ -27,15 +29,13 @@ from motiongpt.eval.metrics import R_PRECISION_BATCH, matching_metrics
 from motiongpt.data.layout import UNIT_LENGTH
 from motiongpt.eval.official import (MotionEncoderBiGRUCo, MovementConvEncoder, masked_normalise,
                                      motion_batch)
-from motiongpt.io import (StopRequest, check_resume, load_model_dir, rng_state, save_model_dir, save_torch,
-                          set_rng_state, write_json)
+from motiongpt import training
+from motiongpt.io import load_model_dir, save_model_dir, write_json
 from motiongpt.sentences import SENTENCES, TEXT_MODEL
+from motiongpt.training import Stage, TrainingConfig, TrainResult, option
 
-CHECKPOINT_NAME = "checkpoint.pt"
 # trained on the Bandai train split with the bundled model (see MODEL_CARD.md); `--evaluator bundled`
 BUNDLED_EVALUATOR = Path(__file__).resolve().parents[1] / "assets" / "evaluator"
-# training settings that may change when a run resumes from its checkpoint (every other one must match)
-RESUMABLE_CHANGES = ("steps", "epochs", "save_every", "eval_every")
 DEFAULT_CONFIG = {
     "model_type": "text_motion_evaluator",
     "text_model": TEXT_MODEL,
@@ -159,17 +159,16 @@ def load_batch(dataset: TextMotionDataset, indices: Sequence[int], epoch: int = 
 
 # ----- training
 
-@dataclass
-class TrainSettings:
-    steps: int | None = None
-    epochs: float | None = None
-    batch_size: int = 64
-    lr: float = 2e-4
-    weight_decay: float = 0.01
-    seed: int = 0
-    save_every: int = 500
-    eval_every: int = 500
-    device: str = "cpu"
+@dataclass(kw_only=True)
+class TrainSettings(TrainingConfig):
+    epochs: float | None = option(None, "passes over the training motions (instead of --steps)")
+    batch_size: int = option(64, "motions per step")
+    lr: float = option(2e-4, "AdamW learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    save_every: int | None = option(500, "checkpoint every N optimiser steps")
+    val_every: int = option(500, "validate every N optimiser steps (and at the last)")
+
+    resumable = TrainingConfig.resumable | {"steps", "epochs"}
 
 
 def _val_metrics(model: TextMotionEvaluator, dataset: TextMotionDataset | None) -> dict[str, float] | None:
@@ -189,82 +188,69 @@ def _val_metrics(model: TextMotionEvaluator, dataset: TextMotionDataset | None) 
     return matching_metrics(text, motion)
 
 
+class EvaluatorStage(Stage):
+    """The evaluator's parts of the harness: AdamW on random batches of a saved generator, InfoNCE loss."""
+
+    name = "evaluator"
+    best_key = "mm_dist"
+
+    def __init__(self, data_dir: Path, settings: TrainSettings, model_config: dict | None, accelerator):
+        if accelerator.num_processes > 1:
+            raise MotionGPTError("the evaluator trains in one process (run it without accelerate launch)")
+        self.settings, self.device, self.out = settings, accelerator.device, Path(settings.out)
+        mean, std = layout.load_mean_std(data_dir)
+        config = {**DEFAULT_CONFIG, **(model_config or {}), "feature_dim": int(mean.shape[0])}
+        self.train_set = open_split(data_dir, "train", config["feature_dim"], seed=settings.seed)
+        self.val_set = None
+        if (data_dir / "val.txt").is_file() and layout.split_ids(data_dir, "val"):
+            self.val_set = open_split(data_dir, "val", config["feature_dim"], random_crop=False)
+        samples = self.train_set.samples + (self.val_set.samples if self.val_set else [])
+        texts = sorted({c.text for sample in samples for c in sample.captions})
+        self.caption_index = {t: i for i, t in enumerate(texts)}
+        self.sentence_vectors = SENTENCES(texts)
+        self.batch_size = min(settings.batch_size, len(self.train_set))
+        self.total_steps = training.total_steps(settings.steps, settings.epochs, len(self.train_set), self.batch_size)
+        self.model = TextMotionEvaluator(config, mean, std).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.lr,
+                                           weight_decay=settings.weight_decay)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.config = config
+
+    def train_step(self, step: int) -> dict[str, float]:
+        picks = torch.randperm(len(self.train_set), generator=self.generator)[:self.batch_size].tolist()
+        batch = load_batch(self.train_set, picks, epoch=step)
+        features, lengths = batch["features"].to(self.device), batch["lengths"].to(self.device)
+        caption_ids = torch.tensor([self.caption_index[t] for t in batch["captions"]])
+        text = self.model.encode_sentences(self.sentence_vectors[caption_ids].to(self.device))
+        motion = self.model.encode_motion(self.model.normalise(features, lengths), lengths)
+        loss = self.model.contrastive_loss(text, motion, caption_ids.to(self.device))
+        loss.backward()
+        return {"loss": loss.item()}
+
+    def validate(self) -> dict[str, float] | None:
+        return _val_metrics(self.model, self.val_set)
+
+    def extra_state(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def run_info(self) -> dict:
+        return {f"model.{k}": v for k, v in self.config.items()}
+
+    def finished(self) -> bool:
+        return (self.out / "train_metrics.json").is_file()
+
+    def save_final(self, result: TrainResult) -> None:
+        self.model.eval().save_pretrained(self.out)
+        write_json(self.out / "train_metrics.json", {"steps": result.steps, "val": result.last_val})
+
+
 def train(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings,
-          model_config: dict | None = None) -> TextMotionEvaluator:
-    """Train (or resume from out_dir/checkpoint.pt) and save the model dir into out_dir."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    mean, std = layout.load_mean_std(data_dir)
-    config = {**DEFAULT_CONFIG, **(model_config or {}), "feature_dim": int(mean.shape[0])}
-    train_set = open_split(data_dir, "train", config["feature_dim"], seed=settings.seed)
-    val_set = None
-    if (data_dir / "val.txt").is_file() and layout.split_ids(data_dir, "val"):
-        val_set = open_split(data_dir, "val", config["feature_dim"], random_crop=False)
-    samples = train_set.samples + (val_set.samples if val_set else [])
-    texts = sorted({c.text for sample in samples for c in sample.captions})
-    caption_index = {t: i for i, t in enumerate(texts)}
-    sentence_vectors = SENTENCES(texts)
-
-    batch_size = min(settings.batch_size, len(train_set))
-    if settings.steps is not None:
-        total_steps = settings.steps
-    elif settings.epochs is not None:
-        total_steps = math.ceil(settings.epochs * len(train_set) / batch_size)
-    else:
-        raise MotionGPTError("give the length of training as steps or epochs")
-
-    torch.manual_seed(settings.seed)
-    model = TextMotionEvaluator(config, mean, std).to(settings.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    generator = torch.Generator().manual_seed(settings.seed)
-    step = 0
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    run = {**asdict(settings), **{f"model.{k}": v for k, v in config.items()}}
-    if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if "settings" not in state:
-            raise MotionGPTError(f"{checkpoint_path}: written by an older version that did not record its "
-                                 "settings; delete it to start over, or choose a new --out")
-        check_resume(state["settings"], run, checkpoint_path, ignore=RESUMABLE_CHANGES)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        set_rng_state(state["rng"])
-        step = state["step"]
-
-    def save_checkpoint() -> None:
-        save_torch(checkpoint_path, {"settings": run, "model": model.state_dict(),
-                                     "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                                     "rng": rng_state(), "step": step})
-
-    model.train()
-    progress = tqdm(total=total_steps, initial=step, desc="evaluator", unit="step")
-    with StopRequest() as stop:
-        while step < total_steps:
-            picks = torch.randperm(len(train_set), generator=generator)[:batch_size].tolist()
-            batch = load_batch(train_set, picks, epoch=step)
-            features, lengths = batch["features"].to(settings.device), batch["lengths"].to(settings.device)
-            caption_ids = torch.tensor([caption_index[t] for t in batch["captions"]])
-            text = model.encode_sentences(sentence_vectors[caption_ids].to(settings.device))
-            motion = model.encode_motion(model.normalise(features, lengths), lengths)
-            loss = model.contrastive_loss(text, motion, caption_ids.to(settings.device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            step += 1
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.3f}")
-            if step % settings.eval_every == 0 and (metrics := _val_metrics(model, val_set)):
-                progress.write(f"step {step}: val top1 {metrics['top1']:.3f} top3 {metrics['top3']:.3f} "
-                               f"mm_dist {metrics['mm_dist']:.3f}")
-            if step % settings.save_every == 0 or step == total_steps or stop.requested:
-                save_checkpoint()
-            if stop.requested:
-                progress.close()
-                raise KeyboardInterrupt
-    progress.close()
-
-    model.eval()
-    model.save_pretrained(out_dir)
-    write_json(out_dir / "train_metrics.json", {"steps": step, "val": _val_metrics(model, val_set)})
-    return model
+          model_config: dict | None = None) -> TrainResult:
+    """Train (or resume from out_dir/checkpoint/) and save the model dir into out_dir."""
+    settings = replace(settings, out=str(out_dir))
+    accelerator = training.start(settings)
+    stage = EvaluatorStage(Path(data_dir), settings, model_config, accelerator)
+    return training.train(settings, stage, accelerator)

@@ -5,11 +5,11 @@ projections; AdamW lr 3e-3, weight decay 0.01; micro-batches of 4 accumulated to
 optimiser steps then constant; bf16; about 150k samples in all (586 optimiser steps); val loss every 100 steps.
 The original puts the loss on prompt and answer; here the loss is on the answer only unless `loss_on_prompt`.
 
-Runs on one device or under `accelerate launch` (DDP, one replica per process). A run is resumable exactly:
-`<out>/checkpoint/` holds the trainable weights, optimiser, scheduler, every process's RNG state and the step,
-and the data order is a function of (seed, step, process count), so rerunning the same command continues bit for
-bit. Ctrl-C (single process) stops after the current optimiser step and checkpoints it; rerunning a finished run
-leaves its output as it is.
+Runs on the shared harness (`motiongpt.training`), on one device or under `accelerate launch` (DDP, one replica
+per process). A run is resumable exactly: `<out>/checkpoint/` holds the trainable weights, optimiser, scheduler,
+every process's RNG state and the step, and the data order is a function of (seed, step, process count), so
+rerunning the same command continues bit for bit. Ctrl-C (single process) stops after the current optimiser step
+and checkpoints it; rerunning a finished run leaves its output as it is.
 
 LLaMA-7B/13B on GPUs: LoRA fits one 24-80 GB GPU with `--bf16 --gradient-checkpointing` (add `--load-in-4bit`
 for QLoRA on smaller cards). For several GPUs use `accelerate launch --multi_gpu --num_processes N -m motiongpt
@@ -21,68 +21,61 @@ trainable state on rank 0, which FSDP supports but this project has not tested.
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import (StopRequest, atomic_directory, check_resume, dir_hash, read_json, rng_state,
-                          save_torch, seed_everything, set_rng_state, write_json, write_text)
+from motiongpt.io import atomic_directory, dir_hash, seed_everything, write_json
 from motiongpt.llm.base import (BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer, nf4_config,
                                require_4bit)
 from motiongpt.llm.finetuned import META_NAME
 from motiongpt.llm.formats import check_format, render_record
 from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
-from motiongpt.training import CHECKPOINT_DIR, LOG_NAME
+from motiongpt import training
+from motiongpt.training import Stage, TrainingConfig, TrainResult, option
 
 BASE_DIR = "base"
 IGNORE = -100
 PAPER_SAMPLES = 150_000  # 37,500 micro-batches of 4 in the original
-# settings that may change when a run resumes from its checkpoint (every other one must match)
-RESUMABLE_CHANGES = ("instructions", "out", "vq", "epochs", "steps", "gradient_checkpointing", "val_every",
-                     "val_batches", "save_every")
 
 
-@dataclass
-class FinetuneConfig:
-    instructions: str
-    base: str
-    out: str
-    format: str = "text"
-    full: bool = False
-    lora_r: int = 64
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    lr: float | None = None  # 3e-3 (paper) for LoRA, 5e-4 for full
-    warmup: int = 100
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    epochs: float | None = None
-    steps: int | None = None  # optimiser steps; default: the paper's 150k samples
-    micro_batch: int = 4
-    grad_accum: int = 64
-    loss_on_prompt: bool = False
-    bf16: bool | None = None  # None: where the GPU supports it
-    gradient_checkpointing: bool = False
-    load_in_4bit: bool = False
-    val_every: int = 100
-    val_batches: int = 100
-    save_every: int | None = None  # default: val_every
-    seed: int = 1337
-    max_seq_len: int = 512
-    vq: str | None = None
-    codebook_size: int | None = None
+@dataclass(kw_only=True)
+class FinetuneConfig(TrainingConfig):
+    instructions: str = option(help="dir written by `motiongpt instructions build`")
+    base: str = option(help="a local causal LM dir (model + tokenizer), or tiny or small")
+    format: str = option("text", "codes as comma-separated digits (paper) or one added token per code",
+                         choices=["text", "vocab"])
+    full: bool = option(False, "train every weight instead of LoRA adapters")
+    lora_r: int = option(64, "LoRA rank")
+    lora_alpha: int = option(16, "LoRA alpha")
+    lora_dropout: float = option(0.05, "LoRA dropout")
+    lora_targets: list[str] = option(["q_proj", "v_proj"], "comma-separated module names")
+    lr: float | None = option(None, "learning rate", shown="3e-3 for LoRA as the paper, 5e-4 for --full")
+    warmup: int = option(100, "linear warm-up optimiser steps, then constant")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    epochs: float | None = option(None, "passes over the train records (instead of --steps)")
+    steps: int | None = option(None, "optimiser steps", shown="the paper's 150k samples")
+    micro_batch: int = option(4, "records per forward pass and process")
+    grad_accum: int = option(64, "micro-batches per optimiser step")
+    loss_on_prompt: bool = option(False, "loss on prompt tokens too, as the original")
+    bf16: bool | None = option(None, "bf16 mixed precision", shown="on where the GPU supports it")
+    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass (less memory)")
+    load_in_4bit: bool = option(False, "QLoRA: 4-bit NF4 base (CUDA + bitsandbytes)")
+    val_batches: int = option(100, "micro-batches of val records per validation")
+    max_seq_len: int = option(512, "longer records are left out")
+    vq: str | None = option(None, "the VQ model dir the codes came from (recorded with its hash)")
+    codebook_size: int | None = option(None, "number of VQ codes",
+                                       shown="from --vq, the instructions' info.json, or the data")
+
+    resumable = TrainingConfig.resumable | {"instructions", "vq", "epochs", "steps", "gradient_checkpointing",
+                                            "val_batches"}
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else (5e-4 if self.full else 3e-3)
@@ -215,213 +208,148 @@ def _wrap_model(config: FinetuneConfig, model, new_ids: list[int]):
         raise MotionGPTError(f"--lora-targets {','.join(config.lora_targets)}: {str(err).splitlines()[0]}") from err
 
 
-def _trainable_state(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().float().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def _read_log(path: Path, step: int) -> list[str]:
-    """The log's lines up to `step`; a torn last line (the process was killed while appending) is dropped."""
-    lines = path.read_text().splitlines() if path.is_file() else []
-    kept = []
-    for number, line in enumerate(lines, 1):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as err:
-            if number == len(lines):
-                break
-            raise MotionGPTError(f"{path}:{number}: invalid JSON ({err.msg}); delete the line to resume") from err
-        if entry.get("step", 0) <= step:
-            kept.append(line)
-    return kept
-
-
-def _evaluate(model, batches: list[dict], accelerator, rank: int, world: int) -> tuple[float, float]:
-    """Answer-only loss and next-token accuracy on the val batches (split over processes)."""
-    model.eval()
-    totals = torch.zeros(3, dtype=torch.float64, device=accelerator.device)
-    with torch.no_grad():
-        for batch in batches[rank::world]:
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            with accelerator.autocast():
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss, count, correct = token_losses(logits, batch["answer_labels"])
-            totals += torch.stack([loss.double(), count.double(), correct.double()])
-    totals = accelerator.reduce(totals, reduction="sum")
-    model.train()
-    return (totals[0] / totals[1].clamp(min=1)).item(), (totals[2] / totals[1].clamp(min=1)).item()
-
-
-@dataclass
-class Finetuned:
-    out: Path
-    model: torch.nn.Module  # the trained model (PEFT-wrapped for LoRA), in eval mode
-    tokenizer: object
-
-
-def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | None = None) -> Finetuned:
-    """Train and save into `config.out`. `callback(step, logs)` runs after each optimiser step (progress, stopping)."""
-    from accelerate import Accelerator
-    from accelerate.utils import gather_object
-
+def _check_config(config: FinetuneConfig) -> None:
     check_format(config.format)
     if config.load_in_4bit:
         if config.full:
             raise MotionGPTError("--load-in-4bit trains LoRA adapters on a frozen 4-bit base; drop --full")
         require_4bit()
-    out = Path(config.out)
+    if config.base not in BASES and not Path(config.base).is_dir():
+        raise MotionGPTError(f"{config.base}: not a model dir nor one of {', '.join(BASES)}")
+
+
+def _load_records(config: FinetuneConfig) -> tuple[list[dict], list[dict], dict]:
     train_records, val_records, info = load_instructions(config.instructions)
     if not train_records or not val_records:
         raise MotionGPTError(f"{config.instructions}: needs train and val records (train {len(train_records)}, "
                              f"val {len(val_records)})")
-    if config.base not in BASES and not Path(config.base).is_dir():
-        raise MotionGPTError(f"{config.base}: not a model dir nor one of {', '.join(BASES)}")
-    codebook_size = _resolve_codebook_size(config, info, train_records)
-    bf16 = config.bf16 if config.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    # several processes without CUDA (`accelerate launch --multi_gpu` = torchrun on a CPU box): DDP over gloo
-    on_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=on_cpu)
-    rank, world = accelerator.process_index, accelerator.num_processes
-    base_dir, base_ref = _prepare_base(config, out, train_records, accelerator)
-    seed_everything(config.seed)  # after the base, which a rerun finds built: later draws must not depend on that
-    model, tokenizer = _load_model(config, base_dir, bf16, accelerator)
-    new_ids = add_code_tokens(model, tokenizer, codebook_size) if config.format == "vocab" else []
-    model = _wrap_model(config, model, new_ids)
+    return train_records, val_records, info
 
-    train, dropped = encode_records(train_records, tokenizer, config.format, config.max_seq_len)
-    val, val_dropped = encode_records(val_records, tokenizer, config.format, config.max_seq_len)
-    if not train or not val:
-        raise MotionGPTError(f"{config.instructions}: every record is longer than --max-seq-len {config.max_seq_len}")
-    per_step = config.micro_batch * config.grad_accum * world
-    if config.steps:
-        total_steps = config.steps
-    else:
-        samples = config.epochs * len(train) if config.epochs else PAPER_SAMPLES
-        total_steps = max(1, math.ceil(samples / per_step))
-    val_batches = [collate(val[i:i + config.micro_batch], tokenizer.pad_token_id, config.loss_on_prompt)
-                   for i in range(0, min(len(val), config.val_batches * config.micro_batch), config.micro_batch)]
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate(), weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup)))
-    model, optimizer = accelerator.prepare(model, optimizer)
-    unwrapped = accelerator.unwrap_model(model)
+class LLMStage(Stage):
+    """The LLM's parts of the harness: LoRA or full model, AdamW with linear warm-up, accumulated micro-batches
+    drawn from seeded permutations (a function of step, micro-batch and process), answer-only val loss."""
 
-    step, checkpoint, val_loss, val_acc = 0, out / CHECKPOINT_DIR, None, None
-    if (checkpoint / "state.json").is_file():
-        state = read_json(checkpoint / "state.json")
-        check_resume({"num_processes": 1, **state["config"], **state.get("run", {})},
-                     {**asdict(config), "num_processes": world}, checkpoint, ignore=RESUMABLE_CHANGES)
-        missing = set(_trainable_state(unwrapped)) - set(load_file(str(checkpoint / "trainable.safetensors")))
-        if missing:
-            raise MotionGPTError(f"{checkpoint}: trainable weights missing {sorted(missing)[0]} (a different model?)")
-        unwrapped.load_state_dict(load_file(str(checkpoint / "trainable.safetensors")), strict=False)
-        torch_state = torch.load(checkpoint / "optim.pt", map_location="cpu", weights_only=False)
-        optimizer.load_state_dict(torch_state["optimizer"])
-        scheduler.load_state_dict(torch_state["scheduler"])
-        set_rng_state(torch.load(checkpoint / f"rng-{rank}.pt", weights_only=False))
-        step = state["step"]
-        if step >= total_steps and (out / META_NAME).is_file():
-            if accelerator.is_main_process:
-                tqdm.write(f"motiongpt: {out} is complete ({step} of {total_steps} steps); nothing to do")
-            return Finetuned(out, unwrapped.eval(), tokenizer)
+    name = "finetune"
+    best_key = "loss"
+    validate_first = True
 
-    log_path = out / LOG_NAME
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        kept = _read_log(log_path, step) if step else []  # a fresh start logs step 0 again
-        write_text(log_path, "".join(line + "\n" for line in kept))
-        if dropped or val_dropped:
-            tqdm.write(f"motiongpt: {dropped} train and {val_dropped} val records longer than "
-                       f"--max-seq-len {config.max_seq_len} were left out")
+    def __init__(self, config: FinetuneConfig, accelerator, bf16: bool):
+        self.config, self.accelerator, self.out = config, accelerator, Path(config.out)
+        train_records, val_records, info = _load_records(config)
+        self.codebook_size = _resolve_codebook_size(config, info, train_records)
+        base_dir, self.base_ref = _prepare_base(config, self.out, train_records, accelerator)
+        # seeded again after the base, which a rerun finds built: later draws must not depend on that
+        seed_everything(config.seed)
+        model, self.tokenizer = _load_model(config, base_dir, bf16, accelerator)
+        new_ids = add_code_tokens(model, self.tokenizer, self.codebook_size) if config.format == "vocab" else []
+        model = _wrap_model(config, model, new_ids)
+        self._encode(train_records, val_records)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate(), weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup)))
+        self.ddp_model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.model = accelerator.unwrap_model(self.ddp_model)
+        per_step = config.micro_batch * config.grad_accum * accelerator.num_processes
+        self.total_steps = training.total_steps(config.steps, config.epochs, len(self.train), per_step,
+                                                PAPER_SAMPLES)
 
-    def save_checkpoint() -> None:
-        rng = gather_object([rng_state()])
-        if accelerator.is_main_process:
-            with atomic_directory(checkpoint, overwrite=True) as tmp:
-                save_file(_trainable_state(unwrapped), str(tmp / "trainable.safetensors"))
-                save_torch(tmp / "optim.pt", {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
-                for r, s in enumerate(rng):
-                    save_torch(tmp / f"rng-{r}.pt", s)
-                write_json(tmp / "state.json", {"step": step, "config": asdict(config),
-                                                "run": {"num_processes": world}})
-        accelerator.wait_for_everyone()
+    def _encode(self, train_records: list[dict], val_records: list[dict]) -> None:
+        config, pad = self.config, self.tokenizer.pad_token_id
+        self.train, dropped = encode_records(train_records, self.tokenizer, config.format, config.max_seq_len)
+        val, val_dropped = encode_records(val_records, self.tokenizer, config.format, config.max_seq_len)
+        if not self.train or not val:
+            raise MotionGPTError(f"{config.instructions}: every record is longer than --max-seq-len "
+                                 f"{config.max_seq_len}")
+        if (dropped or val_dropped) and self.accelerator.is_main_process:
+            print(f"motiongpt: {dropped} train and {val_dropped} val records longer than --max-seq-len "
+                  f"{config.max_seq_len} were left out")
+        size = config.micro_batch
+        self.val_batches = [collate(val[i:i + size], pad, config.loss_on_prompt)
+                            for i in range(0, min(len(val), config.val_batches * size), size)]
 
-    save_every = config.save_every or config.val_every
-    if step == 0:
-        val_loss, val_acc = _evaluate(model, val_batches, accelerator, rank, world)
-        if accelerator.is_main_process:
-            with open(log_path, "a") as f:
-                f.write(json.dumps({"step": 0, "val_loss": val_loss, "val_acc": val_acc}) + "\n")
-    model.train()
-    bar = tqdm(total=total_steps, initial=step, desc="finetune", disable=not accelerator.is_main_process)
-    with StopRequest(enabled=world == 1) as stop:
-        while step < total_steps:
-            started = time.perf_counter()
-            step_loss = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
-            for micro in range(config.grad_accum):
-                first = ((step * config.grad_accum + micro) * world + rank) * config.micro_batch
-                picks = sample_indices(len(train), config.seed, first, config.micro_batch)
-                batch = collate([train[i] for i in picks], tokenizer.pad_token_id, config.loss_on_prompt)
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                sync = micro == config.grad_accum - 1
-                with accelerator.no_sync(model) if not sync else contextlib.nullcontext():
-                    with accelerator.autocast():
-                        logits = model(input_ids=batch["input_ids"],
-                                       attention_mask=batch["attention_mask"]).logits
-                    loss_sum, count, _ = token_losses(logits, batch["labels"])
-                    loss = loss_sum / count.clamp(min=1)
-                    accelerator.backward(loss / config.grad_accum)
-                step_loss += torch.stack([loss.detach().double(), batch["attention_mask"].sum().double()])
-            if config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(params, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            step_loss = accelerator.reduce(step_loss, reduction="sum")
-            logs = {"step": step, "loss": step_loss[0].item() / (config.grad_accum * world),
-                    "lr": scheduler.get_last_lr()[0],
-                    "tokens_per_s": step_loss[1].item() / max(time.perf_counter() - started, 1e-9)}
-            if step % config.val_every == 0 or step == total_steps:
-                val_loss, val_acc = _evaluate(model, val_batches, accelerator, rank, world)
-                logs.update(val_loss=val_loss, val_acc=val_acc)
-            if step % save_every == 0 or step == total_steps:
-                save_checkpoint()
-            if accelerator.is_main_process:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(logs) + "\n")
-                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "step"})
-                bar.update(1)
-            if callback is not None:
-                callback(step, logs)
-            if stop.requested:
-                if step % save_every != 0 and step != total_steps:
-                    save_checkpoint()
-                bar.close()
-                raise KeyboardInterrupt
-    bar.close()
+    def _micro_batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
+        config, acc = self.config, self.accelerator
+        first = ((step * config.grad_accum + micro) * acc.num_processes + acc.process_index) * config.micro_batch
+        picks = sample_indices(len(self.train), config.seed, first, config.micro_batch)
+        batch = collate([self.train[i] for i in picks], self.tokenizer.pad_token_id, config.loss_on_prompt)
+        return {k: v.to(acc.device) for k, v in batch.items()}
 
-    if val_loss is None:  # the last run stopped after its final checkpoint but before the final save
-        val_loss, val_acc = _evaluate(model, val_batches, accelerator, rank, world)
-    if accelerator.is_main_process:
+    def train_step(self, step: int) -> dict[str, float]:
+        """`grad_accum` micro-batches; gradients are synchronised across processes on the last one only."""
+        acc, accum, started = self.accelerator, self.config.grad_accum, time.perf_counter()
+        totals = torch.zeros(2, dtype=torch.float64, device=acc.device)
+        for micro in range(accum):
+            batch = self._micro_batch(step, micro)
+            with acc.no_sync(self.ddp_model) if micro < accum - 1 else contextlib.nullcontext():
+                with acc.autocast():
+                    logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                loss_sum, count, _ = token_losses(logits, batch["labels"])
+                loss = loss_sum / count.clamp(min=1)
+                acc.backward(loss / accum)
+            totals += torch.stack([loss.detach().double(), batch["attention_mask"].sum().double()])
+        totals = acc.reduce(totals, reduction="sum")
+        return {"loss": totals[0].item() / (accum * acc.num_processes),
+                "tokens_per_s": totals[1].item() / max(time.perf_counter() - started, 1e-9)}
+
+    def validate(self) -> dict[str, float]:
+        """Answer-only loss and next-token accuracy on the val batches (split over processes)."""
+        acc = self.accelerator
+        self.ddp_model.eval()
+        totals = torch.zeros(3, dtype=torch.float64, device=acc.device)
+        with torch.no_grad():
+            for batch in self.val_batches[acc.process_index::acc.num_processes]:
+                batch = {k: v.to(acc.device) for k, v in batch.items()}
+                with acc.autocast():
+                    logits = self.ddp_model(input_ids=batch["input_ids"],
+                                            attention_mask=batch["attention_mask"]).logits
+                loss, count, correct = token_losses(logits, batch["answer_labels"])
+                totals += torch.stack([loss.double(), count.double(), correct.double()])
+        totals = acc.reduce(totals, reduction="sum")
+        self.ddp_model.train()
+        return {"loss": (totals[0] / totals[1].clamp(min=1)).item(), "acc": (totals[2] / totals[1].clamp(min=1)).item()}
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().float().cpu().contiguous() for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state, strict=False)
+
+    def finished(self) -> bool:
+        return (self.out / META_NAME).is_file()
+
+    def save_final(self, result: TrainResult) -> None:
+        config = self.config
         meta = {
             "kind": "full" if config.full else "lora",
-            "base": base_ref,
+            "base": self.base_ref,
             "format": config.format,
-            "codebook_size": codebook_size,
+            "codebook_size": self.codebook_size,
             "tokenizer": ".",
             "vq": {"dir": str(Path(config.vq).resolve()), "sha256": dir_hash(config.vq)} if config.vq else None,
             "max_seq_len": config.max_seq_len,
-            "steps": step,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
+            "steps": result.steps,
+            "val_loss": result.last_val["loss"],
+            "val_acc": result.last_val["acc"],
             "config": asdict(config),
         }
-        _save_final(unwrapped, tokenizer, out, meta)
-    accelerator.wait_for_everyone()
-    if world > 1:
-        torch.distributed.destroy_process_group()  # gloo's threads must stop before the interpreter exits
-    return Finetuned(out, unwrapped.eval(), tokenizer)
+        _save_final(self.model, self.tokenizer, self.out, meta)
+
+
+@dataclass
+class Finetuned(TrainResult):
+    tokenizer: object = None
+
+
+def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | None = None) -> Finetuned:
+    """Train and save into `config.out`. `callback(step, logs)` runs after each optimiser step (progress, stopping)."""
+    _check_config(config)
+    bf16 = config.bf16 if config.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    accelerator = training.start(config, mixed_precision="bf16" if bf16 else "no")
+    stage = LLMStage(config, accelerator, bf16)
+    result = training.train(config, stage, accelerator, callback)
+    return Finetuned(**vars(result), tokenizer=stage.tokenizer)
 
 
 def _save_final(model, tokenizer, out: Path, meta: dict) -> None:

@@ -1,32 +1,29 @@
 """Train the motion VQ-VAE on random fixed-length windows (T2M-GPT recipe), resumably and optionally with DDP.
 
-Rerunning the same command continues from `<out>/checkpoint.pt` and ends bit-identical to an uninterrupted run:
-the checkpoint holds weights, EMA codebook state, optimiser, scheduler and RNG states, and the windows of step s
-on process r are drawn from a generator seeded by (seed, s, r), so data order needs no saved state at all.
+Runs on the shared harness (`motiongpt.training`): rerunning the same command continues from `<out>/checkpoint/`
+and ends bit-identical to an uninterrupted run; the windows of step s on process r are drawn from a generator
+seeded by (seed, s, r), so data order needs no saved state at all.
 
 Outputs in `<out>`: `last/` and `best/` (model dirs for `VQVAE.from_pretrained`; best = lowest validation
-reconstruction loss), `checkpoint.pt` (training state), `log.jsonl` (one line per validation), `train_config.json`.
+reconstruction loss, written when it is reached; last at the end), `checkpoint/` (training state) and `log.jsonl`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from motiongpt.data.dataset import WindowDataset
 from motiongpt.data.layout import load_mean_std, split_ids
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import (StopRequest, check_resume, rng_state, save_torch, seed_everything, set_rng_state,
-                          write_json, write_text)
-from motiongpt.tokenizer.reconstruction import reconstruction_metrics
 from motiongpt.tokenizer.config import preset_config
 from motiongpt.tokenizer.model import VQVAE, vqvae_loss
+from motiongpt.tokenizer.reconstruction import reconstruction_metrics
+from motiongpt import training
+from motiongpt.training import Stage, TrainingConfig, TrainResult, option
 
 # Training schedules per preset; `paper` is MotionGPT's (= T2M-GPT's README command).
 RECIPES: dict[str, dict] = {
@@ -34,39 +31,39 @@ RECIPES: dict[str, dict] = {
     "cpu": dict(batch_size=64, steps=15_000, warmup=500, milestones=[10_000], val_every=1000),
     "tiny": dict(batch_size=8, steps=40, warmup=4, milestones=[30], val_every=20),
 }
-CHECKPOINT = "checkpoint.pt"
-# Settings that may change between an interrupted run and its resumption without changing the result.
-RESUMABLE_CHANGES = {"val_every", "save_every", "val_motions"}
+PRESET = "the preset's"
 
 
-@dataclass
-class TrainConfig:
-    data: str
-    out: str
-    preset: str = "cpu"
-    batch_size: int = 64
-    steps: int = 15_000
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    warmup: int = 500
-    milestones: list[int] = field(default_factory=lambda: [10_000])
-    gamma: float = 0.05
-    commit: float = 0.02
-    vel: float = 0.5
-    window: int = 64
-    seed: int = 1234
-    val_every: int = 1000
-    save_every: int = 1000
-    val_motions: int | None = None
+@dataclass(kw_only=True)
+class TrainConfig(TrainingConfig):
+    data: str = option(help="dataset folder in HumanML3D layout")
+    out: str = option("", "output folder (last/, best/, checkpoint/, log.jsonl)", required=True)
+    preset: str = option("cpu", "model size and schedule: paper = MotionGPT/T2M-GPT, cpu = ~90 min on 2 CPU cores",
+                         choices=sorted(RECIPES))
+    batch_size: int = option(64, "windows per step and process", shown=PRESET)
+    steps: int = option(15_000, "optimiser steps in total", shown=PRESET)
+    lr: float = option(2e-4, "peak learning rate")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    warmup: int = option(500, "linear warm-up steps", shown=PRESET)
+    milestones: list[int] = option([10_000], "steps at which lr is multiplied by --gamma",
+                                   shown="the preset's, or 2/3 of --steps")
+    gamma: float = option(0.05, "lr factor at each milestone")
+    commit: float = option(0.02, "commitment loss weight")
+    vel: float = option(0.5, "velocity loss weight")
+    window: int = option(64, "frames per training window")
+    val_every: int = option(1000, "validate every N optimiser steps (and at the last)", shown=PRESET)
+    val_motions: int | None = option(None, "validate on the first N val motions only", shown="all")
+    max_grad_norm: float = option(0.0, "clip the gradient norm to this; 0 turns clipping off")
+
+    resumable = TrainingConfig.resumable | {"val_motions"}
 
     @classmethod
-    def for_preset(cls, data: str, out: str, preset: str, **overrides) -> "TrainConfig":
+    def for_preset(cls, data: str, out: str, preset: str = "cpu", **overrides) -> "TrainConfig":
         if preset not in RECIPES:
             raise MotionGPTError(f"unknown VQ-VAE preset {preset!r}; expected one of {sorted(RECIPES)}")
         settings = {**RECIPES[preset], **{k: v for k, v in overrides.items() if v is not None}}
         if overrides.get("steps") is not None and overrides.get("milestones") is None:
             settings["milestones"] = [round(settings["steps"] * 2 / 3)]
-        settings.setdefault("save_every", settings["val_every"])
         return cls(data=str(data), out=str(out), preset=preset, **settings)
 
 
@@ -98,117 +95,53 @@ def lr_factor(step: int, warmup: int, milestones: list[int], gamma: float) -> fl
     return ramp * gamma ** sum(step >= m for m in milestones)
 
 
-def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True) -> Path:
-    """Train (or resume) to `cfg.steps`; with `stop_after`, checkpoint and return after that many steps of this run."""
-    from accelerate import Accelerator
+class VQStage(Stage):
+    """The VQ-VAE's parts of the harness: AdamW with warm-up and milestones, windows of (seed, step, process)."""
 
-    # cpu=True on CPU-only machines makes a multi-process launch use DDP over gloo (MULTI_CPU)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    out = Path(cfg.out)
-    data = Path(cfg.data)
-    mean, std = load_mean_std(data)
-    sampler = WindowSampler(data, mean, std, cfg.window, cfg.seed, accelerator.num_processes)
-    split_ids(data, "val")  # fail now, not at the first validation
+    name = "vq train"
+    best_key = "recon_loss"
 
-    seed_everything(cfg.seed)
-    model = VQVAE(preset_config(cfg.preset, input_dim=len(mean)), mean, std)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.milestones, cfg.gamma))
-    step, best = 0, float("inf")
-    if (out / CHECKPOINT).is_file():
-        ckpt = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
-        # the process count sets the data order; checkpoints without it were single-process
-        check_resume({"num_processes": 1, **ckpt["train_config"], **ckpt.get("run", {})},
-                     {**asdict(cfg), "num_processes": accelerator.num_processes}, out / CHECKPOINT,
-                     ignore=RESUMABLE_CHANGES | {"out"})
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
-        step, best = ckpt["step"], ckpt["best"]
-    model.to(accelerator.device)
-    model.train()
-    ddp_model = accelerator.prepare_model(model)
-    main = accelerator.is_main_process
-    if main:
-        write_json(out / "train_config.json", asdict(cfg))
+    def __init__(self, cfg: TrainConfig, accelerator):
+        self.cfg, self.accelerator, self.data = cfg, accelerator, Path(cfg.data)
+        mean, std = load_mean_std(self.data)
+        self.sampler = WindowSampler(self.data, mean, std, cfg.window, cfg.seed, accelerator.num_processes)
+        split_ids(self.data, "val")  # fail now, not at the first validation
+        self.model = VQVAE(preset_config(cfg.preset, input_dim=len(mean)), mean, std).to(accelerator.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
+                                           weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.milestones, cfg.gamma))
+        self.ddp_model = accelerator.prepare_model(self.model)
+        self.total_steps = cfg.steps
 
-    def save(with_best: dict | None = None) -> None:
-        if not main:
-            return
-        model.save_pretrained(out / "last")
-        if with_best is not None:
-            model.save_pretrained(out / "best")
-        save_torch(out / CHECKPOINT, {"step": step, "best": best, "train_config": asdict(cfg),
-                                      "run": {"num_processes": accelerator.num_processes},
-                                      "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                      "scheduler": scheduler.state_dict(), "rng": rng_state()})
+    def train_step(self, step: int) -> dict[str, float]:
+        x = self.sampler.batch(step, self.accelerator.process_index, self.cfg.batch_size).to(self.accelerator.device)
+        recon, commit_loss, ppl = self.ddp_model(x)
+        losses = vqvae_loss(recon, x, commit_loss, ppl, self.model.config.num_joints, self.cfg.commit, self.cfg.vel)
+        self.accelerator.backward(losses["loss"])
+        return {"loss": losses["loss"].item(), "recon": losses["recon"].item(),
+                "perplexity": losses["perplexity"].item()}
 
-    log_path = out / "log.jsonl"
-    log = [ln for ln in (log_path.read_text().splitlines() if log_path.is_file() else [])
-           if json.loads(ln)["step"] <= step]
-    start = step
-    bar = tqdm(total=cfg.steps, initial=step, disable=not (main and progress), desc="vq train", dynamic_ncols=True)
-    single = accelerator.num_processes == 1
-    with StopRequest(enabled=single) as stop:
-        while step < cfg.steps:
-            x = sampler.batch(step, accelerator.process_index, cfg.batch_size).to(accelerator.device)
-            recon, commit_loss, ppl = ddp_model(x)
-            losses = vqvae_loss(recon, x, commit_loss, ppl, model.config.num_joints, cfg.commit, cfg.vel)
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(losses["loss"])
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses['loss'].item():.4f}", recon=f"{losses['recon'].item():.4f}",
-                            ppl=f"{losses['perplexity'].item():.0f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
-            new_best = None
-            if step % cfg.val_every == 0 or step == cfg.steps:
-                if main:
-                    metrics = reconstruction_metrics(model, data, "val", cfg.val_motions)
-                    model.train()
-                    log.append(json.dumps({"step": step, "train_loss": losses["loss"].item(), **metrics}))
-                    write_text(log_path, "\n".join(log) + "\n")
-                    bar.write(f"step {step}: val recon {metrics['recon_loss']:.4f}  "
-                              f"MPJPE {metrics['mpjpe_mm']:.1f} mm  usage {metrics['codebook_usage']:.2f}  "
-                              f"perplexity {metrics['perplexity']:.0f}")
-                    if metrics["recon_loss"] < best:
-                        best, new_best = metrics["recon_loss"], metrics
-                accelerator.wait_for_everyone()
-            done = step == cfg.steps or (stop_after is not None and step - start >= stop_after)
-            if done or stop.requested or step % cfg.save_every == 0 or new_best is not None:
-                save(new_best)
-                accelerator.wait_for_everyone()
-            if stop.requested:
-                bar.close()
-                raise KeyboardInterrupt
-            if done:
-                break
-    bar.close()
-    if not single:
-        _check_processes_agree(model, accelerator, out)
-        torch.distributed.destroy_process_group()  # gloo's threads must stop before the interpreter exits
-    return out
+    def validate(self) -> dict[str, float] | None:
+        """Reconstruction of the val motions, on the main process only."""
+        metrics = None
+        if self.accelerator.is_main_process:
+            metrics = reconstruction_metrics(self.model, self.data, "val", self.cfg.val_motions)
+            self.model.train()
+        self.accelerator.wait_for_everyone()
+        return metrics
+
+    def save_best(self) -> None:
+        self.model.save_pretrained(Path(self.cfg.out) / "best")
+
+    def finished(self) -> bool:
+        return (Path(self.cfg.out) / "last").is_dir()
+
+    def save_final(self, result: TrainResult) -> None:
+        self.model.save_pretrained(Path(self.cfg.out) / "last")
 
 
-def weights_digest(model: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _check_processes_agree(model: torch.nn.Module, accelerator, out: Path) -> None:
-    """Every process must end with the same weights and codebook; written to `<out>/processes.json`."""
-    import torch.distributed as dist
-
-    digests: list = [None] * accelerator.num_processes
-    dist.all_gather_object(digests, weights_digest(model))
-    if accelerator.is_main_process:
-        write_json(out / "processes.json", {"num_processes": accelerator.num_processes, "weights_sha256": digests})
-    if len(set(digests)) != 1:
-        raise MotionGPTError(f"training processes ended with different weights ({digests}); multi-process run is "
-                             "not consistent")
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train (or resume) to `cfg.steps`; with `cfg.stop_after`, checkpoint and return after that many steps."""
+    accelerator = training.start(cfg)
+    return training.train(cfg, VQStage(cfg, accelerator), accelerator)
