@@ -5,7 +5,8 @@ DATA is a dataset in the HumanML3D layout (e.g. `motiongpt data bandai`); its tr
 from DATA/VQVAE if present, otherwise random codes of length floor(T/4) (only lengths matter for speed).
 
 Every configuration trains LoRA r 64, alpha 16, dropout 0.05 on q_proj/v_proj with AdamW for one warm-up step and
-`--steps` timed steps on the same records, each adding one tactic to the one before:
+`--steps` timed steps on the same records, the configurations taking turns step by step (round-robin), so that
+load from other processes on a shared machine hits them alike. Each adds one tactic to the one before:
   plain         the Alpaca template, batches in random order, the LM head on every position, LoRA on every layer
   answer_logits + the head only where the loss is (llm/speed.py answer_losses)
   length_groups + batches of similar length (length_grouped_batches)
@@ -74,56 +75,67 @@ def encode(records: list[dict], tokenizer, fmt: str, template: str) -> list[Exam
     return out
 
 
-def run_stage(base_dir: Path, records: list[dict], args, answer_logits: bool = False, grouped: bool = False,
-              upper: bool = False, template: str = "alpaca", fmt: str = "vocab") -> dict:
-    from peft import LoraConfig, get_peft_model
+class Run:
+    """One configuration: its model, optimiser and batches; `step` trains on the next batch and times it."""
 
-    torch.manual_seed(0)
-    model = load_causal_lm(base_dir, dtype=torch.float32)
-    tokenizer = load_tokenizer(base_dir)
-    new_ids = add_code_tokens(model, tokenizer, CODEBOOK) if fmt == "vocab" else []
-    model.config.use_cache = False
-    layers = upper_layers(model, args.upper) if upper else None
-    lora = LoraConfig(r=64, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"],
-                      layers_to_transform=layers, task_type="CAUSAL_LM",
-                      trainable_token_indices={"embed_tokens": new_ids} if new_ids else None)
-    model = get_peft_model(model, lora).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=3e-3, weight_decay=0.01)
-    examples = encode(records, tokenizer, fmt, template)
-    lengths = [len(e.ids) for e in examples]
-    n = args.micro_batch
-    if grouped:
-        batches = length_grouped_batches(lengths, n, seed=0, window=8)
-    else:
-        order = list(range(len(examples)))
-        random.Random(0).shuffle(order)
-        batches = [order[i:i + n] for i in range(0, len(order) - n + 1, n)]
-    batches = batches[:args.steps + 1]
-    times, tokens, samples = [], 0, 0
-    for index, batch_ids in enumerate(batches):
-        batch = collate([examples[i] for i in batch_ids], tokenizer.pad_token_id, False)
-        start = time.perf_counter()
-        if answer_logits:
-            loss_sum, count, _ = answer_losses(model, batch["input_ids"], batch["attention_mask"], batch["labels"],
-                                               detach_inputs=upper)
+    def __init__(self, base_dir: Path, records: list[dict], args, answer_logits: bool = False,
+                 grouped: bool = False, upper: bool = False, template: str = "alpaca", fmt: str = "vocab"):
+        from peft import LoraConfig, get_peft_model
+
+        torch.manual_seed(0)
+        model = load_causal_lm(base_dir, dtype=torch.float32)
+        self.tokenizer = load_tokenizer(base_dir)
+        new_ids = add_code_tokens(model, self.tokenizer, CODEBOOK) if fmt == "vocab" else []
+        model.config.use_cache = False
+        self.layers = upper_layers(model, args.upper) if upper else None
+        lora = LoraConfig(r=64, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"],
+                          layers_to_transform=self.layers, task_type="CAUSAL_LM",
+                          trainable_token_indices={"embed_tokens": new_ids} if new_ids else None)
+        self.model = get_peft_model(model, lora).train()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=3e-3, weight_decay=0.01)
+        self.examples = encode(records, self.tokenizer, fmt, template)
+        self.lengths = [len(e.ids) for e in self.examples]
+        n = args.micro_batch
+        if grouped:
+            self.batches = length_grouped_batches(self.lengths, n, seed=0, window=8)
         else:
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            order = list(range(len(self.examples)))
+            random.Random(0).shuffle(order)
+            self.batches = [order[i:i + n] for i in range(0, len(order) - n + 1, n)]
+        self.settings = {"format": fmt, "template": template, "answer_logits": answer_logits,
+                         "length_grouped": grouped, "lora_layers": self.layers or "all"}
+        self.answer_logits, self.upper = answer_logits, upper
+        self.times: list[float] = []
+        self.tokens = self.samples = self.done = 0
+
+    def step(self, timed: bool) -> None:
+        ids = self.batches[self.done]
+        self.done += 1
+        batch = collate([self.examples[i] for i in ids], self.tokenizer.pad_token_id, False)
+        start = time.perf_counter()
+        if self.answer_logits:
+            loss_sum, count, _ = answer_losses(self.model, batch["input_ids"], batch["attention_mask"],
+                                               batch["labels"], detach_inputs=self.upper)
+        else:
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             loss_sum, count, _ = token_losses(logits, batch["labels"])
         (loss_sum / count.clamp(min=1)).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if index:  # the first step warms up
-            times.append(time.perf_counter() - start)
-            tokens += int(batch["attention_mask"].sum())
-            samples += len(batch_ids)
-    used = batches[1:]
-    wall = sum(times)
-    return {"format": fmt, "template": template, "answer_logits": answer_logits, "length_grouped": grouped,
-            "lora_layers": layers or "all", "tokens_per_s": tokens / wall, "samples_per_s": samples / wall,
-            "s_per_step": wall / len(times), "tokens_per_sample": tokens / samples,
-            "padding_share": padding_share(lengths, used), "trainable_params": sum(p.numel() for p in params)}
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if timed:
+            self.times.append(time.perf_counter() - start)
+            self.tokens += int(batch["attention_mask"].sum())
+            self.samples += len(ids)
+
+    def result(self) -> dict:
+        wall = sum(self.times)
+        used = self.batches[1:self.done]
+        return {**self.settings, "tokens_per_s": self.tokens / wall, "samples_per_s": self.samples / wall,
+                "s_per_step_median": float(np.median(self.times)), "tokens_per_sample": self.tokens / self.samples,
+                "padding_share": padding_share(self.lengths, used),
+                "trainable_params": sum(p.numel() for p in self.params)}
 
 
 def main() -> None:
@@ -131,7 +143,7 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--base", default="smollm2-135m", help="a named base, a .gguf file or an HF dir")
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--micro-batch", type=int, default=16)
+    parser.add_argument("--micro-batch", type=int, default=8)
     parser.add_argument("--upper", type=int, default=8, help="LoRA layers counted from the top")
     parser.add_argument("--motions", type=int, default=400)
     parser.add_argument("--only", nargs="*", help="run only these stages")
@@ -141,11 +153,14 @@ def main() -> None:
     records = records_of(args.data, args.motions, seed=0)
     results: dict = {"base": args.base, "threads": torch.get_num_threads(), "micro_batch": args.micro_batch,
                      "timed_steps": args.steps, "records": len(records), "stages": {}}
-    for name, settings in STAGES:
-        if args.only and name not in args.only:
-            continue
-        results["stages"][name] = run_stage(base_dir, records, args, **settings)
-        print(name, json.dumps(results["stages"][name]), flush=True)
+    runs = {name: Run(base_dir, records, args, **settings) for name, settings in STAGES
+            if not args.only or name in args.only}
+    for round_ in range(args.steps + 1):  # round-robin, so that load from other processes hits every run alike
+        for name, run in runs.items():
+            run.step(timed=round_ > 0)
+            print(f"round {round_} {name}: {run.times[-1] if run.times else 0:.1f} s", flush=True)
+    for name, run in runs.items():
+        results["stages"][name] = run.result()
     plain = results["stages"].get("plain")
     if plain:
         for stage in results["stages"].values():
