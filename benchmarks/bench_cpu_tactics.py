@@ -13,6 +13,8 @@ load from other processes on a shared machine hits them alike. Each adds one tac
   upper_layers  + LoRA on the top `--upper` layers only, input embeddings detached, so backward stops there
   compact       + the compact prompt template
 and `compact` again with the text answer format. Tokens are non-padding tokens in the batch, as `finetune` logs.
+On a machine shared with other jobs, wall-clock rates swing with their load; the rates per CPU-second of this
+process (times the thread count: `idle_tokens_per_s_estimate`) are the steadier comparison.
 Prints and writes benchmarks/results/cpu_tactics.json.
 """
 
@@ -107,13 +109,14 @@ class Run:
                          "length_grouped": grouped, "lora_layers": self.layers or "all"}
         self.answer_logits, self.upper = answer_logits, upper
         self.times: list[float] = []
+        self.cpu_times: list[float] = []
         self.tokens = self.samples = self.done = 0
 
     def step(self, timed: bool) -> None:
         ids = self.batches[self.done]
         self.done += 1
         batch = collate([self.examples[i] for i in ids], self.tokenizer.pad_token_id, False)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if self.answer_logits:
             loss_sum, count, _ = answer_losses(self.model, batch["input_ids"], batch["attention_mask"],
                                                batch["labels"], detach_inputs=self.upper)
@@ -126,13 +129,17 @@ class Run:
         self.optimizer.zero_grad(set_to_none=True)
         if timed:
             self.times.append(time.perf_counter() - start)
+            self.cpu_times.append(time.process_time() - cpu_start)
             self.tokens += int(batch["attention_mask"].sum())
             self.samples += len(ids)
 
     def result(self) -> dict:
-        wall = sum(self.times)
+        wall, cpu = sum(self.times), sum(self.cpu_times)
         used = self.batches[1:self.done]
+        threads = torch.get_num_threads()
         return {**self.settings, "tokens_per_s": self.tokens / wall, "samples_per_s": self.samples / wall,
+                "tokens_per_cpu_s": self.tokens / cpu, "samples_per_cpu_s": self.samples / cpu,
+                "idle_tokens_per_s_estimate": self.tokens / cpu * threads,
                 "s_per_step_median": float(np.median(self.times)), "tokens_per_sample": self.tokens / self.samples,
                 "padding_share": padding_share(self.lengths, used),
                 "trainable_params": sum(p.numel() for p in self.params)}
@@ -165,6 +172,7 @@ def main() -> None:
     if plain:
         for stage in results["stages"].values():
             stage["samples_per_s_vs_plain"] = stage["samples_per_s"] / plain["samples_per_s"]
+            stage["samples_per_cpu_s_vs_plain"] = stage["samples_per_cpu_s"] / plain["samples_per_cpu_s"]
     print(json.dumps(results, indent=2))
     write_json(Path(__file__).resolve().parent / "results" / "cpu_tactics.json", results)
 
