@@ -60,3 +60,14 @@ def test_a_description_without_a_side_or_bad_joints_is_one_line(clips):
         judge_side(joints, "a person bows")
     with pytest.raises(MotionGPTError, match="expected"):
         judge_side(joints[:, :10], "kick with the right leg")
+
+
+def test_side_accuracy_judges_every_generated_motion(make_tiny_motiongpt):
+    from motiongpt.eval.sides import side_accuracy
+
+    queries = load_side_queries()[:6] + load_side_queries()[-4:]
+    model = make_tiny_motiongpt("vocab", 64, [q.description for q in queries], [5], 8)
+    result = side_accuracy(model, queries, seeds=(0, 1), max_codes=12)
+    assert result["n"] == 20 and result["kinds"]["hand"]["n"] == 12 and result["kinds"]["veer"]["n"] == 8
+    assert abs(result["right"] + result["opposite"] + result["undecided"] - 1) < 1e-9
+    assert set(result["opposite_descriptions"]) <= {q.description for q in queries}

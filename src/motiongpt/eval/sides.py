@@ -159,3 +159,27 @@ def judge_side(joints: np.ndarray, query: SideQuery | str) -> Verdict:
     clear = high >= MARGINS[query.kind] and high >= RATIO * low
     observed = None if not clear else "left" if left > right else "right"
     return Verdict(query.side, observed, (left, right))
+
+
+def side_accuracy(model, queries: list[SideQuery] | None = None, seeds: tuple[int, ...] = (0,),
+                  **generate: object) -> dict:
+    """Generate every description of the set with each seed and judge the side each motion used.
+
+    `model` is a `MotionGPT`; returns the shares right, opposite (the other side, clearly) and undecided, overall
+    and per kind, and the descriptions that came out on the opposite side.
+    """
+    queries = load_side_queries() if queries is None else queries
+    verdicts = []
+    for seed in seeds:
+        motions = model.generate([q.description for q in queries], seed=seed, **generate)
+        verdicts += [(q, judge_side(m.joints, q)) for q, m in zip(queries, motions)]
+
+    def shares(rows: list) -> dict:
+        n = max(len(rows), 1)
+        return {"n": len(rows), "right": sum(v.correct for _, v in rows) / n,
+                "opposite": sum(v.observed not in (None, v.expected) for _, v in rows) / n,
+                "undecided": sum(v.observed is None for _, v in rows) / n}
+
+    return {**shares(verdicts), "kinds": {k: shares([r for r in verdicts if r[0].kind == k]) for k in KINDS},
+            "opposite_descriptions": sorted({q.description for q, v in verdicts
+                                             if v.observed not in (None, v.expected)})}
