@@ -198,6 +198,23 @@ def read_json(path: str | Path) -> Any:
         raise MotionGPTError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from err
 
 
+def read_tsv(path: str | Path, columns: tuple[str, ...], what: str) -> list[tuple[int, list[str]]]:
+    """(line number, stripped fields) of each row of a tab-separated file with exactly `columns`; blank and `#`
+    lines are skipped; a missing file or a malformed row is a one-line error naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionGPTError(f"{path}: {what} file not found")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("\t")]
+        if len(parts) != len(columns) or not parts[0]:
+            raise MotionGPTError(f"{path}:{number}: expected `{'<TAB>'.join(columns)}`, got {line!r}")
+        rows.append((number, parts))
+    return rows
+
+
 def load_npy(path: str | Path, what: str = "array") -> np.ndarray:
     """np.load with one-line errors: a missing, unreadable or pickled file names the path and what was expected."""
     path = Path(path)

@@ -193,4 +193,6 @@ def test_the_bundled_model_serves_its_examples_and_says_how_it_read_a_descriptio
         (result,) = c.post("/api/generate", data={"text": "someone jogs", "seed": "4"}).json()["results"]
         (direct,) = bundled.generate("someone jogs", seed=4)
         assert result["caption"] == "someone jogs" and result["matched_caption"] == direct.matched.caption
-        assert result["codes"] == direct.codes
+        assert result["codes"] == direct.codes and result["warning"] is None
+        (far,) = c.post("/api/generate", data={"text": "a person sits down on a chair", "seed": "4"}).json()["results"]
+        assert "far from what this model learnt" in far["warning"] and "\n" not in far["warning"]

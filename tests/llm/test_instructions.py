@@ -98,3 +98,60 @@ def test_codebook_size_is_the_vq_configs_codebook_size(tmp_path):
     (tmp_path / "bad" / "config.json").write_text(json.dumps({"codes": 64}))
     with pytest.raises(MotionGPTError, match="unknown fields"):
         codebook_size_from_vq(tmp_path / "bad")
+
+
+def bandai_records(counts: dict[tuple[str, str], int]) -> list[dict]:
+    """Four task records per caption of motions with Bandai ids: `counts` clips per (content, style), each with
+    its mirrored copy, as `motiongpt data bandai` names them."""
+    import random
+
+    from motiongpt.llm.instructions import motion_records
+
+    records = []
+    for (content, style), n in counts.items():
+        for take in range(1, n + 1):
+            for motion_id in (f"dataset-2_{content}_{style}_{take:03d}", f"Mdataset-2_{content}_{style}_{take:03d}_w01"):
+                records.extend(motion_records(motion_id, [1, 2, 3, 4], ["a caption"], random.Random(motion_id)))
+    return records
+
+
+def test_motion_labels_read_every_real_bandai_sample(bandai_sample_bvh):
+    from motiongpt.data.bandai import motion_labels
+
+    names = [p.stem for p in bandai_sample_bvh.glob("*.bvh")]
+    assert len(names) == 70
+    for name in names:
+        _, content, style, _ = name.split("_")
+        assert motion_labels(name) == motion_labels(f"M{name}_w02") == (content, style)
+    assert motion_labels("000123") is None and motion_labels("dataset-2_fly_normal_001") is None
+
+
+def test_balanced_sampling_gives_rare_contents_and_styles_their_share():
+    from motiongpt.llm.instructions import balance_records, group_counts
+
+    counts = {("run", "normal"): 60, ("run", "elderly"): 20, ("kick", "normal"): 1, ("bow", "sad"): 3}
+    records = bandai_records(counts)
+    assert balance_records(records, 0.0) == records  # power 0: today's clip-count proportions
+    before = group_counts(records)["contents"]
+    assert before["run"] == 80 * before["kick"]
+    balanced = balance_records(records, 1.0, seed=0)
+    after = group_counts(balanced)
+    assert abs(len(balanced) - len(records)) < 0.02 * len(records)
+    share = {c: n / len(balanced) for c, n in after["contents"].items()}
+    assert all(abs(s - 1 / 3) < 0.02 for s in share.values()), share  # every content a third
+    run = [r for r in balanced if "_run_" in r["id"]]
+    elderly = sum("_elderly_" in r["id"] for r in run) / len(run)
+    assert abs(elderly - 0.5) < 0.03  # every style an equal share within its content
+    half = group_counts(balance_records(records, 0.5, seed=0))["contents"]
+    assert before["kick"] < half["kick"] < after["contents"]["kick"]  # in between
+    assert balance_records(records, 1.0, seed=0) == balanced and balance_records(records, 1.0, seed=1) != balanced
+    assert {r["id"] for r in balanced if "_kick_" in r["id"]} == {r["id"] for r in records if "_kick_" in r["id"]}
+    with pytest.raises(MotionGPTError, match="balance power 2"):
+        balance_records(records, 2.0)
+
+
+def test_build_balances_train_only(dataset, codebook):
+    plain = build_instructions(dataset, codebook_size=codebook)
+    balanced = build_instructions(dataset, codebook_size=codebook, balance=1.0)
+    assert balanced["val"] == plain["val"]
+    assert {r["id"] for r in balanced["train"]} <= {r["id"] for r in plain["train"]}

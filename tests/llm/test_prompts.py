@@ -31,3 +31,22 @@ def test_full_prompt_and_motion_token_input():
     assert format_prompt(REF_INSTRUCTIONS[0]) == REF_NO_INPUT.format(instruction=REF_INSTRUCTIONS[0])
     assert split_input(inp) == ("a person walks forward.", "315,91,406")
     assert split_input("a person walks forward.") == ("a person walks forward.", None)
+
+
+def test_the_compact_template_keeps_the_task_input_and_marker():
+    import pytest
+
+    from motiongpt.errors import MotionGPTError
+    from motiongpt.llm.formats import parse_codes, render_record
+
+    inp = format_input("a person walks forward.", text_codes([315, 91]))
+    compact = format_prompt(REF_INSTRUCTIONS[3], inp, "compact")
+    assert compact == "key: a person walks forward.<Motion Token>315,91</Motion Token>\n### Response:"
+    assert len(compact) < len(format_prompt(REF_INSTRUCTIONS[3], inp)) / 3
+    assert format_prompt("Dance.", "x", "compact") == "Dance.: x\n### Response:"
+    record = {"instruction": REF_INSTRUCTIONS[1], "input": inp, "output": "7,8,9"}
+    prompt, answer = render_record(record, "vocab", "compact")
+    assert prompt.startswith("init: a person walks forward.<Motion Token><motion_id_315>")
+    assert parse_codes(prompt + answer, "vocab", 512) == [7, 8, 9]
+    with pytest.raises(MotionGPTError, match="prompt template 'short'"):
+        format_prompt(REF_INSTRUCTIONS[0], "", "short")

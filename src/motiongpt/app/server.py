@@ -61,6 +61,7 @@ from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.gltf import save_glb
 from motiongpt.export.render import render_gif, render_mp4
 from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
+from motiongpt.generation.domain import domain_warnings
 from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
@@ -272,12 +273,14 @@ class MotionService:
         with self.lock:
             motions = self.model.generate(**kwargs)
         self.requests += 1
+        warnings = domain_warnings(self.model.matcher, [m.caption for m in motions])
         out = []
         for motion in motions:
             rid = self.store.add(motion)
             files = {suffix: f"/api/results/{rid}/{name}" for name, (suffix, _) in RESULT_FILES.items()}
             out.append({"id": rid, "caption": motion.caption, "seed": motion.seed, "codes": motion.codes,
                         "matched_caption": motion.matched.caption if motion.matched else None,
+                        "warning": warnings.get(motion.caption),
                         "frames": int(len(motion.joints)), "fps": motion.fps,
                         "controls": asdict(motion.controls), "satisfies_controls": motion.satisfies_controls,
                         "joints": np.round(motion.joints.astype(np.float64), 4).tolist(), "files": files})

@@ -187,6 +187,11 @@ def run_generate(args: argparse.Namespace) -> int:
                                       load_in_4bit=args.load_in_4bit)
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              settings=settings, match_captions=not args.no_match, seconds=args.seconds, **controls)
+    if not args.no_match:
+        from motiongpt.generation.domain import domain_warnings
+
+        for warning in domain_warnings(model.matcher, [r.caption for r in results]).values():
+            print(f"motiongpt: warning: {warning}")
     for result, directory in zip(results, directories):
         write_sample(result, directory, formats, args.overwrite, rig)
         note = " (nothing parsed: the original's fallback)" if result.fallback else ""

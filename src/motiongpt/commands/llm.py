@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--seed", type=int, default=1337,
                        help="seed of the caption and key-token draws (default: %(default)s)")
     build.add_argument("--codebook-size", type=int, help="number of VQ codes, to validate the codes")
+    build.add_argument("--balance", type=float, default=0.0, metavar="POWER",
+                       help="resample train records by Bandai content and style: 0 follows clip counts, 1 gives "
+                            "every content an equal share and every style an equal share within it "
+                            "(default: %(default)s)")
     build.add_argument("--vq", help="VQ model dir; its config gives the codebook size")
     build.add_argument("--json", action="store_true", help="write train.json/val.json lists instead of JSON Lines")
     build.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
@@ -62,10 +66,11 @@ def run_instructions_build(args: argparse.Namespace) -> int:
                                             save_instructions)
 
     codebook_size = args.codebook_size or (codebook_size_from_vq(args.vq) if args.vq else None)
-    splits = build_instructions(args.data, one_caption=args.one_caption, seed=args.seed, codebook_size=codebook_size)
+    splits = build_instructions(args.data, one_caption=args.one_caption, seed=args.seed, codebook_size=codebook_size,
+                                balance=args.balance)
     if not splits["train"]:
         raise MotionGPTError(f"{args.data}: no train motion has codes in VQVAE/ (run `motiongpt vq encode` first)")
-    info = instructions_info(splits, args.data, codebook_size, args.seed, args.one_caption, args.vq)
+    info = instructions_info(splits, args.data, codebook_size, args.seed, args.one_caption, args.vq, args.balance)
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:
         save_instructions(tmp, splits, info, as_json=args.json)
     print(f"{args.out}: {info['records']['train']} train and {info['records']['val']} val records "

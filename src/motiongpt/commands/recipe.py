@@ -23,7 +23,7 @@ def _assignments(items: list[str] | None, kind: type, option: str) -> dict:
 def _run(args: argparse.Namespace) -> int:
     run_recipe(args.shared_data, args.out, preset=args.preset, until=args.until,
                steps=_assignments(args.steps, int, "--steps"), minutes=_assignments(args.minutes, float, "--minutes"),
-               cache=args.cache, progress=not args.quiet)
+               cache=args.cache, progress=not args.quiet, base=args.base)
     return 0
 
 
@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
                    help="cpu: about 1 h 45 min on a 2-core CPU (default); tiny: a few steps, for tests")
     p.add_argument("--until", choices=STEPS, help="stop after this step")
+    p.add_argument("--base", help="the LLM's base: the preset's built-in one (default), or a pretrained base "
+                                  "(smollm2-135m, FILE.gguf, an HF dir) finetuned with LoRA on balanced instructions")
     p.add_argument("--steps", action="append", metavar="STEP=N",
                    help=f"training steps of one of {', '.join(TRAINED_STEPS)} (repeat for several)")
     p.add_argument("--minutes", action="append", metavar="STEP=M",

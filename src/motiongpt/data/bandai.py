@@ -15,6 +15,7 @@ Licence CC BY-NC 4.0; cite Kobayashi et al. 2023, arXiv:2306.08861.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from motiongpt.data.archive import DEFAULT_CACHE, unpack_once
@@ -115,6 +116,18 @@ def read_labels(cfg: Path) -> tuple[list[str], list[str]]:
             raise MotionGPTError(f"{path}: label list not found (is this the Bandai dataset folder?)")
         out.append([ln.strip().split("_", 1)[-1] for ln in path.read_text().splitlines() if ln.strip()])
     return out[0], out[1]
+
+
+_MOTION_ID = re.compile(r"M?dataset-\d+_([a-z-]+)_([a-z-]+)_\d+(?:_w\d+)?")
+
+
+def motion_labels(motion_id: str) -> tuple[str, str] | None:
+    """(content, style) of a motion id this builder writes (`[M]dataset-N_<content>_<style>_<take>[_wNN]`: mirrored
+    copies and windows included); None for any other id."""
+    match = _MOTION_ID.fullmatch(motion_id)
+    if match is None or match[1] not in ACTIONS or match[2] not in STYLES:
+        return None
+    return match[1], match[2]
 
 
 def clip_captions(name: str, content: str, style: str, count: int = CAPTIONS_PER_CLIP) -> list[str]:

@@ -1,4 +1,4 @@
-"""Evaluation: the field's metrics and protocol (20 repeats), official and trainable evaluators, control metrics."""
+"""Evaluation: the field's metrics and protocol (20 repeats), official and trainable evaluators, control metrics, the left/right judge."""
 
 from motiongpt.lazy import lazy_exports
 
@@ -10,4 +10,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "motiongpt.eval.protocol": ["EvalSettings", "evaluate_generation", "score_real_motions"],
     "motiongpt.eval.control": ["control_metrics"],
     "motiongpt.eval.tokenizer": ["evaluator_metrics"],
+    "motiongpt.eval.sides": ["judge_side", "load_side_queries", "parse_side"],
 })

@@ -15,6 +15,7 @@ import numpy as np
 from motiongpt.data import layout
 from motiongpt.data.bandai import ACTIONS, STYLES, clip_captions
 from motiongpt.errors import MotionGPTError
+from motiongpt.io import read_tsv
 from motiongpt.eval.protocol import embed_features
 
 HELDOUT_WORDING = Path(__file__).with_name("heldout_wording.tsv")
@@ -22,17 +23,8 @@ HELDOUT_WORDING = Path(__file__).with_name("heldout_wording.tsv")
 
 def load_heldout_wording(path: str | Path = HELDOUT_WORDING) -> list[tuple[str, str]]:
     """(description, content) rows of a `description<TAB>content` file; `#` lines are comments."""
-    path = Path(path)
-    if not path.is_file():
-        raise MotionGPTError(f"{path}: wording file not found")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2 or not parts[0].strip():
-            raise MotionGPTError(f"{path}:{number}: expected `description<TAB>content`, got {line!r}")
-        description, content = parts[0].strip(), parts[1].strip()
+    for number, (description, content) in read_tsv(path, ("description", "content"), "wording"):
         if content not in ACTIONS:
             raise MotionGPTError(f"{path}:{number}: unknown content {content!r}; expected one of {sorted(ACTIONS)}")
         rows.append((description, content))

@@ -118,8 +118,9 @@ class MotionGPT:
     """VQ-VAE + finetuned LLM; `generate` turns descriptions (and controls) into motions."""
 
     def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str, matcher: CaptionMatcher | None = None,
-                 answer_follows_prompt: bool = False):
+                 answer_follows_prompt: bool = False, template: str = "alpaca"):
         self.vq, self.llm, self.tokenizer, self.fmt = vq, llm.eval(), tokenizer, check_format(fmt)
+        self.template = template  # the prompt template the LLM was finetuned with
         self.matcher = matcher
         self.answer_follows_prompt = answer_follows_prompt
         if not vq.has_statistics:
@@ -163,7 +164,7 @@ class MotionGPT:
             if encoder_installed():
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
-                   bool(meta.get("answer_follows_prompt", False)))
+                   bool(meta.get("answer_follows_prompt", False)), meta.get("prompt", "alpaca"))
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
@@ -173,7 +174,8 @@ class MotionGPT:
             self.tokenizer.save_pretrained(str(tmp / LLM_DIR))
             write_json(tmp / LLM_DIR / META_NAME, {"kind": "full", "base": ".", "format": self.fmt,
                                                    "codebook_size": self.codebook_size, "tokenizer": ".",
-                                                   "answer_follows_prompt": self.answer_follows_prompt})
+                                                   "answer_follows_prompt": self.answer_follows_prompt,
+                                                   "prompt": self.template})
             if self.matcher is not None:
                 self.matcher.save_pretrained(tmp / MATCHER_DIR)
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
@@ -181,7 +183,8 @@ class MotionGPT:
     # ---------------------------------------------------------------- building blocks
     def prompt(self, caption: str, controls: Controls = Controls()) -> str:
         """The original's prompt for a description and its controls, in this model's answer format."""
-        return build_prompt(controls.instruction, _check_caption(caption), controls.prompt_codes(), self.fmt)
+        return build_prompt(controls.instruction, _check_caption(caption), controls.prompt_codes(), self.fmt,
+                            self.template)
 
     def controls(self, *, init_token=None, last_token=None, key_tokens=None, init_pose: Pose | None = None,
                  last_pose: Pose | None = None, key_poses: Sequence[Pose] | Pose | None = None,

@@ -21,6 +21,7 @@ trainable state on rank 0, which FSDP supports but this project has not tested.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import time
@@ -37,19 +38,22 @@ from motiongpt.llm.base import (BASES, add_code_tokens, build_base, load_causal_
                                require_4bit)
 from motiongpt.llm.finetuned import META_NAME
 from motiongpt.llm.formats import check_format, render_record
+from motiongpt.llm.gguf import NAMED_BASES, is_gguf_base, resolve_pretrained
 from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
+from motiongpt.llm.prompts import TEMPLATES
+from motiongpt.llm.speed import IGNORE, answer_losses, length_grouped_batches, upper_layers
 from motiongpt import training
 from motiongpt.training import Stage, TrainingConfig, TrainResult, option
 
 BASE_DIR = "base"
-IGNORE = -100
 PAPER_SAMPLES = 150_000  # 37,500 micro-batches of 4 in the original
 
 
 @dataclass(kw_only=True)
 class FinetuneConfig(TrainingConfig):
     instructions: str = option(help="dir written by `motiongpt instructions build`")
-    base: str = option(help="a local causal LM dir (model + tokenizer), or tiny or small")
+    base: str = option(help="a local causal LM dir (model + tokenizer), a .gguf file, smollm2-135m, or tiny or "
+                            "small (built from scratch)")
     format: str = option("text", "codes as comma-separated digits (paper) or one added token per code",
                          choices=["text", "vocab"])
     full: bool = option(False, "train every weight instead of LoRA adapters")
@@ -73,6 +77,12 @@ class FinetuneConfig(TrainingConfig):
     vq: str | None = option(None, "the VQ model dir the codes came from (recorded with its hash)")
     codebook_size: int | None = option(None, "number of VQ codes",
                                        shown="from --vq, the instructions' info.json, or the data")
+    prompt: str = option("alpaca", "prompt template: the original's Alpaca text, or task name + input (about 50 "
+                         "tokens shorter)", choices=list(TEMPLATES))
+    answer_logits: bool = option(False, "apply the LM head only where the loss is (one process)")
+    length_groups: bool = option(False, "batch records of similar length together (less padding)")
+    lora_layers: int | None = option(None, "LoRA on the top N layers only; with --answer-logits and tied "
+                                     "embeddings backward stops there", shown="every layer")
 
     resumable = TrainingConfig.resumable | {"instructions", "vq", "epochs", "steps", "gradient_checkpointing",
                                             "val_batches"}
@@ -87,9 +97,10 @@ class Example:
     n_prompt: int  # BOS + prompt tokens; the answer and EOS follow
 
 
-def encode_records(records: list[dict], tokenizer, fmt: str, max_seq_len: int) -> tuple[list[Example], int]:
+def encode_records(records: list[dict], tokenizer, fmt: str, max_seq_len: int,
+                   template: str = "alpaca") -> tuple[list[Example], int]:
     """Examples from records (prompt and answer tokenised apart, as at generation); also how many were too long."""
-    pairs = [render_record(r, fmt) for r in records]
+    pairs = [render_record(r, fmt, template) for r in records]
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
     answers = tokenizer([a for _, a in pairs], add_special_tokens=False)["input_ids"]
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
@@ -155,7 +166,14 @@ def _resolve_codebook_size(config: FinetuneConfig, info: dict, train: list[dict]
 
 
 def _prepare_base(config: FinetuneConfig, out: Path, train: list[dict], accelerator) -> tuple[Path, str]:
-    """The base model dir: `--base PATH` as is, or a built-in size built once into `<out>/base`."""
+    """The base model dir: `--base PATH` as is, a GGUF file or named base converted once into the cache, or a
+    built-in size built once into `<out>/base`."""
+    if is_gguf_base(config.base):
+        if accelerator.is_main_process:
+            resolve_pretrained(config.base)
+        accelerator.wait_for_everyone()
+        base_dir = resolve_pretrained(config.base)  # found in the cache the main process filled
+        return base_dir, str(base_dir)
     if config.base not in BASES:
         return Path(config.base).resolve(), str(Path(config.base).resolve())
     base_dir = out / BASE_DIR
@@ -199,9 +217,10 @@ def _wrap_model(config: FinetuneConfig, model, new_ids: list[int]):
         token_indices = {_module_name(model, embed): new_ids}
         if head is not None and head.weight is not embed.weight:
             token_indices[_module_name(model, head)] = new_ids
+    layers = upper_layers(model, config.lora_layers) if config.lora_layers else None
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.lora_targets), task_type="CAUSAL_LM",
-                      trainable_token_indices=token_indices)
+                      trainable_token_indices=token_indices, layers_to_transform=layers)
     try:
         return get_peft_model(model, lora)
     except ValueError as err:
@@ -214,8 +233,11 @@ def _check_config(config: FinetuneConfig) -> None:
         if config.full:
             raise MotionGPTError("--load-in-4bit trains LoRA adapters on a frozen 4-bit base; drop --full")
         require_4bit()
-    if config.base not in BASES and not Path(config.base).is_dir():
-        raise MotionGPTError(f"{config.base}: not a model dir nor one of {', '.join(BASES)}")
+    if config.base not in BASES and not is_gguf_base(config.base) and not Path(config.base).is_dir():
+        raise MotionGPTError(f"{config.base}: not a model dir, a .gguf file nor one of "
+                             f"{', '.join([*BASES, *NAMED_BASES])}")
+    if config.lora_layers is not None and (config.lora_layers < 1 or config.full):
+        raise MotionGPTError(f"--lora-layers {config.lora_layers}: expected a positive layer count, without --full")
 
 
 def _load_records(config: FinetuneConfig) -> tuple[list[dict], list[dict], dict]:
@@ -243,7 +265,13 @@ class LLMStage(Stage):
         seed_everything(config.seed)
         model, self.tokenizer = _load_model(config, base_dir, bf16, accelerator)
         new_ids = add_code_tokens(model, self.tokenizer, self.codebook_size) if config.format == "vocab" else []
+        tied = model.get_output_embeddings() is not None and \
+            model.get_output_embeddings().weight is model.get_input_embeddings().weight
         model = _wrap_model(config, model, new_ids)
+        if config.answer_logits and accelerator.num_processes > 1:
+            raise MotionGPTError("--answer-logits runs on one process (DDP needs the whole model's forward)")
+        # with LoRA on the upper layers only, nothing below them needs a gradient unless untied input rows learn
+        self.detach_inputs = bool(config.lora_layers) and not config.full and (tied or not new_ids)
         self._encode(train_records, val_records)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate(), weight_decay=config.weight_decay)
@@ -257,8 +285,11 @@ class LLMStage(Stage):
 
     def _encode(self, train_records: list[dict], val_records: list[dict]) -> None:
         config, pad = self.config, self.tokenizer.pad_token_id
-        self.train, dropped = encode_records(train_records, self.tokenizer, config.format, config.max_seq_len)
-        val, val_dropped = encode_records(val_records, self.tokenizer, config.format, config.max_seq_len)
+        self.train, dropped = encode_records(train_records, self.tokenizer, config.format, config.max_seq_len,
+                                             config.prompt)
+        val, val_dropped = encode_records(val_records, self.tokenizer, config.format, config.max_seq_len,
+                                          config.prompt)
+        self.epoch_batches: dict[int, list[list[int]]] = {}
         if not self.train or not val:
             raise MotionGPTError(f"{config.instructions}: every record is longer than --max-seq-len "
                                  f"{config.max_seq_len}")
@@ -271,10 +302,32 @@ class LLMStage(Stage):
 
     def _micro_batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
         config, acc = self.config, self.accelerator
-        first = ((step * config.grad_accum + micro) * acc.num_processes + acc.process_index) * config.micro_batch
-        picks = sample_indices(len(self.train), config.seed, first, config.micro_batch)
+        index = (step * config.grad_accum + micro) * acc.num_processes + acc.process_index
+        if config.length_groups:
+            picks = self._grouped_batch(index)
+        else:
+            picks = sample_indices(len(self.train), config.seed, index * config.micro_batch, config.micro_batch)
         batch = collate([self.train[i] for i in picks], self.tokenizer.pad_token_id, config.loss_on_prompt)
         return {k: v.to(acc.device) for k, v in batch.items()}
+
+    def _grouped_batch(self, index: int) -> list[int]:
+        """The `index`-th micro-batch of an endless stream of seeded length-grouped epochs (resumable: a function
+        of seed and index only)."""
+        per_epoch = math.ceil(len(self.train) / self.config.micro_batch)
+        epoch, offset = divmod(index, per_epoch)
+        if epoch not in self.epoch_batches:
+            self.epoch_batches = {epoch: length_grouped_batches([len(e.ids) for e in self.train],
+                                                                self.config.micro_batch,
+                                                                self.config.seed * 1_000_003 + epoch)}
+        return self.epoch_batches[epoch][offset]
+
+    def _losses(self, batch: dict[str, torch.Tensor], labels: str) -> tuple[torch.Tensor, ...]:
+        with self.accelerator.autocast():
+            if self.config.answer_logits:
+                return answer_losses(self.ddp_model, batch["input_ids"], batch["attention_mask"], batch[labels],
+                                     detach_inputs=self.detach_inputs)
+            logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return token_losses(logits, batch[labels])
 
     def train_step(self, step: int) -> dict[str, float]:
         """`grad_accum` micro-batches; gradients are synchronised across processes on the last one only."""
@@ -283,9 +336,7 @@ class LLMStage(Stage):
         for micro in range(accum):
             batch = self._micro_batch(step, micro)
             with acc.no_sync(self.ddp_model) if micro < accum - 1 else contextlib.nullcontext():
-                with acc.autocast():
-                    logits = self.ddp_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                loss_sum, count, _ = token_losses(logits, batch["labels"])
+                loss_sum, count, _ = self._losses(batch, "labels")
                 loss = loss_sum / count.clamp(min=1)
                 acc.backward(loss / accum)
             totals += torch.stack([loss.detach().double(), batch["attention_mask"].sum().double()])
@@ -301,10 +352,7 @@ class LLMStage(Stage):
         with torch.no_grad():
             for batch in self.val_batches[acc.process_index::acc.num_processes]:
                 batch = {k: v.to(acc.device) for k, v in batch.items()}
-                with acc.autocast():
-                    logits = self.ddp_model(input_ids=batch["input_ids"],
-                                            attention_mask=batch["attention_mask"]).logits
-                loss, count, correct = token_losses(logits, batch["answer_labels"])
+                loss, count, correct = self._losses(batch, "answer_labels")
                 totals += torch.stack([loss.double(), count.double(), correct.double()])
         totals = acc.reduce(totals, reduction="sum")
         self.ddp_model.train()
@@ -329,6 +377,7 @@ class LLMStage(Stage):
             "tokenizer": ".",
             "vq": {"dir": str(Path(config.vq).resolve()), "sha256": dir_hash(config.vq)} if config.vq else None,
             "max_seq_len": config.max_seq_len,
+            "prompt": config.prompt,
             "steps": result.steps,
             "val_loss": result.last_val["loss"],
             "val_acc": result.last_val["acc"],

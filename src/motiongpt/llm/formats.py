@@ -86,17 +86,18 @@ def parse_codes(text: object, fmt: str = "text", codebook_size: int | None = 512
     return _cut([int(s) for s in found], codebook_size)
 
 
-def build_prompt(instruction: str, caption: str, control: Sequence[int] | None = None, fmt: str = "text") -> str:
-    """The prompt for a caption and optional control codes, in the given answer format."""
+def build_prompt(instruction: str, caption: str, control: Sequence[int] | None = None, fmt: str = "text",
+                 template: str = "alpaca") -> str:
+    """The prompt for a caption and optional control codes, in the given answer format and prompt template."""
     control_text = None if control is None else format_control(control, fmt)
-    return format_prompt(instruction, format_input(caption, control_text))
+    return format_prompt(instruction, format_input(caption, control_text), template)
 
 
-def render_record(record: dict, fmt: str = "text") -> tuple[str, str]:
-    """(prompt, answer) of an instruction record (stored in the text form) rendered in `fmt`."""
+def render_record(record: dict, fmt: str = "text", template: str = "alpaca") -> tuple[str, str]:
+    """(prompt, answer) of an instruction record (stored in the text form) rendered in `fmt` and `template`."""
     if check_format(fmt) == "text":
-        return format_prompt(record["instruction"], record["input"]), record["output"]
+        return format_prompt(record["instruction"], record["input"], template), record["output"]
     caption, control = split_input(record["input"])
     control_codes = None if control is None else parse_codes(control, "text", None)
-    prompt = build_prompt(record["instruction"], caption, control_codes, fmt)
+    prompt = build_prompt(record["instruction"], caption, control_codes, fmt, template)
     return prompt, format_codes(parse_codes(record["output"], "text", None), fmt)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from motiongpt.data.bandai import motion_labels
 from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, load_npy, read_json, write_json
@@ -74,8 +76,9 @@ def motion_records(motion_id: str, codes: list[int], captions: list[str], rng: r
 
 
 def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: int = 1337,
-                       codebook_size: int | None = None) -> dict[str, list[dict]]:
-    """Train and val records from a dataset in the HumanML3D layout with codes in `VQVAE/`."""
+                       codebook_size: int | None = None, balance: float = 0.0) -> dict[str, list[dict]]:
+    """Train and val records from a dataset in the HumanML3D layout with codes in `VQVAE/`; `balance` > 0
+    resamples the train records by content and style (`balance_records`), val stays as it is."""
     data_dir = Path(data_dir)
     out = {}
     for split in ("train", "val"):
@@ -90,7 +93,59 @@ def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: in
             if one_caption and captions:
                 captions = [rng.choice(captions)]
             records.extend(motion_records(motion_id, codes, captions, rng))
-        out[split] = records
+        out[split] = balance_records(records, balance, seed=seed) if split == "train" and balance else records
+    return out
+
+
+OTHER = ("", "")  # the group of motions whose id carries no Bandai labels
+
+
+def record_group(record: dict) -> tuple[str, str]:
+    """(content, style) of a record's motion; mirrored copies share their clip's group."""
+    return motion_labels(str(record.get("id", ""))) or OTHER
+
+
+def group_counts(records: list[dict]) -> dict[str, dict[str, int]]:
+    """How many records each content and each style holds: what a finetuning run samples from."""
+    contents, styles = Counter(), Counter()
+    for record in records:
+        content, style = record_group(record)
+        contents[content or "other"] += 1
+        styles[style or "other"] += 1
+    return {"contents": dict(contents.most_common()), "styles": dict(styles.most_common())}
+
+
+def balance_records(records: list[dict], power: float = 1.0, size: int | None = None,
+                    seed: int = 1337) -> list[dict]:
+    """Resample records so that rare contents and styles are seen often enough, not in proportion to clip counts.
+
+    A Bandai content's share of the result goes as (its records)^(1 - power), and within it each style's share the
+    same way: `power` 0 keeps today's proportions, 1 gives every content an equal share and every style an equal
+    share within its content (the single kick clip then weighs as much as the 500 runs). Each record is repeated
+    by seeded stochastic rounding of its expected count; the result holds about `size` records (default: as many
+    as given) in the order given, repeats adjacent (finetuning shuffles them).
+    """
+    if not 0.0 <= power <= 1.0:
+        raise MotionGPTError(f"balance power {power}: expected a number from 0 (clip counts) to 1 (equal shares)")
+    if not records:
+        return []
+    groups = [record_group(r) for r in records]
+    pairs = Counter(groups)
+    contents = Counter(content for content, _ in groups)
+    content_mass = {c: n ** (1.0 - power) for c, n in contents.items()}
+    style_mass = {g: n ** (1.0 - power) for g, n in pairs.items()}
+    style_total = Counter()
+    for (content, style), mass in style_mass.items():
+        style_total[content] += mass
+    total = sum(content_mass.values())
+    size = len(records) if size is None else size
+    rng = np.random.default_rng(seed)
+    draws = rng.random(len(records))
+    out = []
+    for record, group, u in zip(records, groups, draws):
+        share = content_mass[group[0]] / total * style_mass[group] / style_total[group[0]] / pairs[group]
+        expected = share * size
+        out.extend([record] * (int(expected) + (u < expected - int(expected))))
     return out
 
 
@@ -147,12 +202,14 @@ def load_instructions(directory: str | Path) -> tuple[list[dict], list[dict], di
 
 
 def instructions_info(splits: dict[str, list[dict]], data: str | Path, codebook_size: int | None, seed: int,
-                      one_caption: bool, vq: str | Path | None) -> dict:
-    """The `info.json` saved beside the records: where they came from and how many there are."""
+                      one_caption: bool, vq: str | Path | None, balance: float = 0.0) -> dict:
+    """The `info.json` saved beside the records: where they came from, how many there are, and the train records
+    per content and style (what sampling sees)."""
     return {"data": str(Path(data).resolve()), "codebook_size": codebook_size, "seed": seed,
-            "one_caption": one_caption, "vq": str(Path(vq).resolve()) if vq else None,
+            "one_caption": one_caption, "vq": str(Path(vq).resolve()) if vq else None, "balance": balance,
             "records": {k: len(v) for k, v in splits.items()},
-            "motions": {k: len({r["id"] for r in v}) for k, v in splits.items()}}
+            "motions": {k: len({r["id"] for r in v}) for k, v in splits.items()},
+            "train_groups": group_counts(splits.get("train", []))}
 
 
 def save_instructions(out_dir: str | Path, splits: dict[str, list[dict]], info: dict, as_json: bool = False) -> None:

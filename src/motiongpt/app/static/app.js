@@ -43,6 +43,9 @@
     if (result.matched_caption) {
       card.querySelector(".matched").textContent = `read as the training caption “${result.matched_caption}”`;
     }
+    if (result.warning) {
+      card.querySelector(".warning").textContent = result.warning;
+    }
     const seconds = (result.frames / result.fps).toFixed(1);
     card.querySelector(".meta").textContent =
       `seed ${result.seed} · ${result.frames} frames (${seconds} s) · ${result.codes.length} codes: ${result.codes.join(",")}`;
