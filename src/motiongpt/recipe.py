@@ -219,11 +219,8 @@ def _instructions(run: RecipeRun) -> dict:
 
 
 def _llm(run: RecipeRun) -> dict:
-    from transformers.utils import logging as hf_logging
-
     from motiongpt.llm.finetune import FinetuneConfig, finetune
 
-    hf_logging.disable_progress_bar()
     config = FinetuneConfig(instructions=str(run.instructions), out=str(run.llm), vq=str(run.vq_model),
                             quiet=not run.progress, **run.settings["llm"])
     result = finetune(config)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import skip_weight_init, small_model_threads
+from motiongpt.io import load_model_dir, skip_weight_init, small_model_threads
 
 TEXT_MODEL = "all-MiniLM-L6-v2"
 MAX_TOKENS = 128  # the encoder's training length; longer texts are cut, as sentence-transformers does
@@ -80,13 +79,11 @@ class SentenceBert(torch.nn.Module):
 
     @classmethod
     def from_dir(cls, directory: Path) -> "SentenceBert":
-        from safetensors.torch import load_file
-
-        config = json.loads((directory / "config.json").read_text())
+        config, weights = load_model_dir(directory)
         if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
             raise MotionGPTError(f"{directory}: not the BERT encoder of {TEXT_MODEL}")
         state = {}
-        for name, tensor in load_file(str(directory / "model.safetensors")).items():
+        for name, tensor in weights.items():
             name = name.removeprefix("bert.")
             if name.startswith(("pooler.", "embeddings.position_ids")):
                 continue

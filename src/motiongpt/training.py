@@ -32,13 +32,12 @@ from typing import Any, ClassVar
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import (StopRequest, atomic_directory, check_resume, read_json, recover_directory, rng_state,
+from motiongpt.io import (WEIGHTS_NAME, StopRequest, atomic_directory, check_resume, read_json, recover_directory, rng_state,
                           save_torch, seed_everything, set_rng_state, write_json, write_text)
 
 CHECKPOINT_DIR = "checkpoint"  # <out>/checkpoint/: everything a resumed run needs
 LOG_NAME = "log.jsonl"  # <out>/log.jsonl: one JSON line per optimiser step
 STATE_NAME = "state.json"
-WEIGHTS_NAME = "model.safetensors"
 OPTIM_NAME = "optim.pt"
 DEFAULT_SEED = 1337  # every trainer's default; the recipe pins the seeds the bundled weights were trained with
 

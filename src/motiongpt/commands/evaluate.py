@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.tasks import Task
-from motiongpt.commands.options import (add_device_option, add_sampling_options, chosen_evaluator, device_of,
-                                       official_arguments, sampling_settings)
+from motiongpt.commands.options import (add_device_option, add_dtype_option, add_sampling_options, chosen_evaluator,
+                                       device_of, dtype_of, official_arguments, sampling_settings)
 from motiongpt.io import write_json
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 def register(sub: argparse._SubParsersAction) -> None:
     from motiongpt.eval.evaluator import TrainSettings
@@ -65,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_sampling_options(ev)
     ev.add_argument("--cache", help="real-embedding cache dir (default: OUT/cache)")
     add_device_option(ev)
-    ev.add_argument("--dtype", choices=sorted(DTYPES), help="LLM weights dtype (default: as saved)")
+    add_dtype_option(ev, None, "LLM weights dtype (default: as saved)")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_eval)
 
@@ -130,7 +127,7 @@ def _eval(args: argparse.Namespace) -> int:
     settings.check()
     evaluator = load_evaluator(**chosen_evaluator(args))
     dataset = open_split(args.data, args.split, evaluator.feature_dim)
-    model = MotionGPT.from_pretrained(args.model, device=device_of(args), dtype=DTYPES.get(args.dtype))
+    model = MotionGPT.from_pretrained(args.model, device=device_of(args), dtype=dtype_of(args))
     identity = run_identity(args.model, args.data, args.split, evaluator_files(**chosen_evaluator(args)))
     results = evaluate_generation(model, evaluator, dataset, args.out, settings, identity=identity,
                                   cache_dir=args.cache, progress=not args.quiet)

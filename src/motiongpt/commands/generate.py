@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
-from motiongpt.commands.options import (add_device_option, add_rig_options, add_sampling_options, device_of,
-                                       sampling_settings)
+from motiongpt.commands.options import (add_device_option, add_dtype_option, add_rig_options, add_sampling_options,
+                                       device_of, dtype_of, sampling_settings)
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import slug
 
@@ -57,8 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "skeleton fitted to the motion; tokens.json is always written")
     add_rig_options(parser)
     add_device_option(parser)
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
-                        help="LLM weights dtype (default: float32; bfloat16 halves a LLaMA's memory on a GPU)")
+    add_dtype_option(parser, "float32", "LLM weights dtype (default: float32; bfloat16 halves a LLaMA's memory on a GPU)")
     parser.add_argument("--load-in-4bit", action="store_true",
                         help="LLM linear layers in 4-bit NF4 on the GPU (CUDA + bitsandbytes)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output dirs")
@@ -181,9 +179,7 @@ def run_generate(args: argparse.Namespace) -> int:
             if directory.is_dir() and any(directory.iterdir()):
                 raise MotionGPTError(f"{directory}: already exists and is not empty (pass --overwrite to replace it)")
 
-    import torch
-
-    model = MotionGPT.from_pretrained(args.model, device=device, dtype=getattr(torch, args.dtype),
+    model = MotionGPT.from_pretrained(args.model, device=device, dtype=dtype_of(args),
                                       load_in_4bit=args.load_in_4bit)
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              settings=settings, match_captions=not args.no_match, seconds=args.seconds, **controls)

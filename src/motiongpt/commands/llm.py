@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from motiongpt.commands.options import add_dtype_option, dtype_of
 from motiongpt.errors import MotionGPTError
 
 
@@ -45,8 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lit.add_argument("checkpoint", help="lit-llama.pth")
     lit.add_argument("--out", required=True, help="Hugging Face model dir to write")
     lit.add_argument("--tokenizer", help="LLaMA's SentencePiece tokenizer.model, saved with the model")
-    lit.add_argument("--dtype", choices=("float32", "float16", "bfloat16"),
-                     help="weights dtype (default: the checkpoint's own)")
+    add_dtype_option(lit, None, "weights dtype (default: the checkpoint's own)")
     lit.add_argument("--n-head", type=int, help="attention heads (default: width / 128, as every LLaMA v1 size)")
     lit.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     lit.set_defaults(func=run_convert_base)
@@ -79,12 +79,9 @@ def run_instructions_build(args: argparse.Namespace) -> int:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from transformers.utils import logging as hf_logging
-
     from motiongpt.llm.finetune import FinetuneConfig, finetune
     from motiongpt.training import given_options
 
-    hf_logging.disable_progress_bar()  # our own bar shows training progress
     config = FinetuneConfig(**given_options(args, FinetuneConfig))
     result = finetune(config)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -93,10 +90,10 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 
 def run_convert_base(args: argparse.Namespace) -> int:
-    from motiongpt.llm.lit_llama import DTYPES, convert_base
+    from motiongpt.llm.lit_llama import convert_base
 
     out = convert_base(args.checkpoint, args.out, tokenizer=args.tokenizer, n_head=args.n_head,
-                       dtype=DTYPES.get(args.dtype), overwrite=args.overwrite)
+                       dtype=dtype_of(args), overwrite=args.overwrite)
     print(f"{out}: Hugging Face LLaMA dir" + ("" if args.tokenizer else " (no tokenizer: pass --tokenizer to add it)"))
     return 0
 

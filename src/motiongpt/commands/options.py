@@ -43,6 +43,20 @@ def sampling_settings(args: argparse.Namespace, **changes: object):
                                         max_codes=args.max_codes, constrained=not args.unconstrained, **changes)
 
 
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+
+
+def add_dtype_option(parser: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    parser.add_argument("--dtype", choices=DTYPE_NAMES, default=default, help=help)
+
+
+def dtype_of(args: argparse.Namespace):
+    """The torch dtype that --dtype names (None where it was left out)."""
+    import torch
+
+    return None if args.dtype is None else getattr(torch, args.dtype)
+
+
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
 

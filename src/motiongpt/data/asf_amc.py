@@ -63,7 +63,6 @@ class ASFSkeleton:
 
     path: Path
     bones: dict[str, Bone]  # "root" first, then the :bonedata blocks in file order
-    parent: dict[str, str]  # bone -> parent bone ("root" for the top bones)
     children: dict[str, list[str]]  # in :hierarchy order
     position: np.ndarray  # (3,) the root's rest position, file units
     length_unit: float = 1.0  # the `:units length` value
@@ -425,8 +424,7 @@ def read_asf(path: str | Path, scale: float | None = None) -> ASFSkeleton:
     root, position = _root(path, sections.get("root", []), radians)
     bones = {"root": root, **_bonedata(path, sections["bonedata"], radians)}
     children = _hierarchy(path, sections["hierarchy"], bones)
-    parent = {c: p for p, kids in children.items() for c in kids}
-    return ASFSkeleton(path, bones, parent, children, position, length, angle, mass,
+    return ASFSkeleton(path, bones, children, position, length, angle, mass,
                        INCH / length if scale is None else scale)
 
 

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from motiongpt.errors import MotionGPTError
 from motiongpt.eval.wording import load_heldout_wording
 from motiongpt.generation.domain import DomainGuard
+from motiongpt.io import read_tsv
 
 OUT_OF_DOMAIN = Path(__file__).with_name("out_of_domain.txt")
 
 
 def load_out_of_domain(path: str | Path = OUT_OF_DOMAIN) -> list[str]:
     """One description per line; `#` lines are comments."""
-    path = Path(path)
-    if not path.is_file():
-        raise MotionGPTError(f"{path}: out-of-domain description file not found")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [description for _, (description,) in read_tsv(path, ("description",), "out-of-domain description")]
 
 
 def warning_rates(guard: DomainGuard, out_of_domain: list[str] | None = None,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motiongpt.data.bvh import write_bvh, z_up_to_y_up
+from motiongpt.data.bvh import z_up_to_y_up
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path
 
@@ -66,13 +66,13 @@ def _armature(bpy, path: Path):
 def save_fbx(motion, path: str | Path) -> None:
     """Write a `RigMotion` as FBX (atomically) through Blender: its BVH imported, scene fps and frame range set,
     every frame of every bone baked."""
-    from motiongpt.export.bvh import rig_to_bvh
+    from motiongpt.export.bvh import save_rig_bvh
 
     bpy = require_bpy()
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="motiongpt-fbx-") as tmp:
         bvh_path = Path(tmp) / f"{path.stem}.bvh"
-        write_bvh(bvh_path, rig_to_bvh(motion, unit="m"))
+        save_rig_bvh(motion, bvh_path, unit="m")
         _empty_scene(bpy, motion.fps, motion.num_frames)
         # Quaternions: Euler angles in Blender's single precision lose up to a millimetre near gimbal lock (a knee
         # bent 90 degrees about the middle axis of ZXY).

@@ -313,7 +313,7 @@ def pose_rotations(joints: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return natural_rotations(_chain_pose(check_joints(joints), offsets, follow=False), offsets)
 
 
-def fit_skeleton(joints: np.ndarray, fps: float = 20.0) -> RigMotion:
+def fit_skeleton(joints: np.ndarray, fps: float = T2M.fps) -> RigMotion:
     """The rigid skeleton (SMPL joint names and order) that follows `joints` (T, 22, 3, metres, Y up) as closely as
     rigid bones allow, with natural twists; its root path is exactly joints[:, 0]."""
     joints = check_joints(joints)

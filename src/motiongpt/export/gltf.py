@@ -18,6 +18,7 @@ import pygltflib
 from motiongpt.errors import MotionGPTError
 from motiongpt.export.rig import RigMotion
 from motiongpt.io import atomic_path
+from motiongpt.motion.kinematics import children_of
 from motiongpt.motion.quaternion import normalize
 
 BONE_WIDTH = 0.12  # octahedron radius as a fraction of the bone's length ...
@@ -88,10 +89,7 @@ def rig_to_gltf(motion: RigMotion) -> pygltflib.GLTF2:
         raise MotionGPTError("a motion without frames cannot be written as glTF")
     gltf = pygltflib.GLTF2(asset=pygltflib.Asset(generator="motiongpt", version="2.0"))
     buffer = _Buffer(gltf)
-    kids: list[list[int]] = [[] for _ in motion.names]
-    for j, p in enumerate(motion.parents):
-        if p >= 0:
-            kids[p].append(j)
+    kids = children_of(motion.parents)
     for j, name in enumerate(motion.names):
         gltf.nodes.append(pygltflib.Node(name=name, translation=motion.offsets[j].astype(float).tolist(),
                                          children=list(kids[j])))

