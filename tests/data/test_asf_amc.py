@@ -157,3 +157,17 @@ def test_rig_map_and_resampling(hdm05_sample):
     assert joints.shape == ((161 - 1) // 6 + 1, 22, 3)
     raw = read_amc(hdm05_sample / "amc" / f"{KICK}.amc", skeleton).global_positions()
     np.testing.assert_allclose(joints[2, 4], raw[12, skeleton.names.index("ltibia")], atol=1e-12)  # left knee
+
+
+def test_find_skeleton_prefers_the_given_skeleton_to_a_namesake_in_a_sibling_folder(tmp_path):
+    (tmp_path / "given").mkdir()
+    (tmp_path / "other").mkdir()
+    given = tmp_path / "given" / "HDM_bd.asf"
+    for path in (given, tmp_path / "other" / "HDM_bd.asf", tmp_path / "other" / "zz.asf"):
+        path.write_text("")
+    (tmp_path / "clips").mkdir()
+    amc = tmp_path / "clips" / "HDM_bd_kick_001_120.amc"
+    assert find_skeleton(amc, [given]) == given.resolve()
+    assert find_skeleton(tmp_path / "clips" / "walk.amc", [given]) == given.resolve()
+    with pytest.raises(MotionGPTError, match=r"zz.asf\); pass --asf"):
+        find_skeleton(tmp_path / "clips" / "walk.amc", [])

@@ -513,17 +513,20 @@ def read_amc(path: str | Path, skeleton: ASFSkeleton, fps: float = AMC_FPS) -> A
 
 
 def find_skeleton(amc: str | Path, candidates: Iterable[str | Path]) -> Path:
-    """The ASF of an AMC clip among `candidates` and the ASF files beside the AMC or in sibling folders (the CMU
-    and HDM05 `asf/` + `amc/` layout): the one whose name starts the AMC's name (`HDM_bd.asf` for
-    `HDM_bd_kick_001_120.amc`, `01.asf` for `01_02.amc`), the longest such; else the only one there is."""
+    """The ASF of an AMC clip: the one whose name starts the AMC's name (`HDM_bd.asf` for `HDM_bd_kick_001_120.amc`,
+    `01.asf` for `01_02.amc`), the longest such; else the only one in the nearest place that has any. Places, nearest
+    first: `candidates` (what the user passed), beside the AMC, sibling folders (the CMU and HDM05 `asf/` + `amc/`
+    layout), so an unrelated skeleton further away never shadows the one the user gave."""
     amc = Path(amc)
-    found = {Path(c).resolve() for c in candidates}
-    found |= {p.resolve() for p in amc.parent.glob("*.asf")} | {p.resolve() for p in amc.parent.parent.glob("*/*.asf")}
     stem = amc.stem.lower()
-    matches = [p for p in found if stem == p.stem.lower() or stem.startswith(p.stem.lower() + "_")]
-    if matches:
-        return max(matches, key=lambda p: (len(p.stem), str(p)))
-    if len(found) == 1:
-        return found.pop()
-    listed = ", ".join(sorted(p.name for p in found)) or "none found"
+    places = [list(candidates), list(amc.parent.glob("*.asf")), list(amc.parent.parent.glob("*/*.asf"))]
+    places = [sorted({Path(p).resolve() for p in place}) for place in places]
+    for place in places:
+        matches = [p for p in place if stem == p.stem.lower() or stem.startswith(p.stem.lower() + "_")]
+        if matches:
+            return max(matches, key=lambda p: (len(p.stem), str(p)))
+    nearest = next((place for place in places if place), [])
+    if len(nearest) == 1:
+        return nearest[0]
+    listed = ", ".join(p.name for p in nearest) or "none found"
     raise MotionGPTError(f"{amc}: which ASF skeleton does this AMC use? ({listed}); pass --asf")
