@@ -79,7 +79,7 @@ def test_budgets_and_bad_arguments(tmp_path, capsys):
         recipe_settings("tiny", minutes={"llm": 1})
     assert main(["recipe", "bandai", "--shared-data", str(tmp_path), "--out", str(tmp_path / "o"),
                  "--steps", "llm"]) == 2
-    assert "expected STEP=NUMBER" in capsys.readouterr().err
+    assert "expected STEP=VALUE" in capsys.readouterr().err
     assert main(["recipe", "bandai", "--shared-data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "neither" in capsys.readouterr().err  # no Bandai folders there: one line, no traceback
 
@@ -91,3 +91,25 @@ def test_a_pretrained_base_swaps_the_llm_step_for_lora_on_balanced_instructions(
     assert llm["steps"] == 120 and settings["instructions"]["balance"] == 0.5
     assert recipe_settings("cpu", base="small") == recipe_settings("cpu")
     assert "balance" not in recipe_settings("cpu")["instructions"]
+
+
+def test_reuse_takes_a_trained_model_instead_of_training_one(tmp_path, capsys):
+    from motiongpt.eval.evaluator import BUNDLED_EVALUATOR
+    from motiongpt.generation.pipeline import BUNDLED_MODEL
+    from motiongpt.recipe import RecipeRun
+
+    settings = recipe_settings("cpu", reuse={"vq_train": "bundled", "evaluator": "bundled"})
+    assert settings["vq_train"] == {"reuse": str(BUNDLED_MODEL / "vq")}
+    assert settings["evaluator"] == {"reuse": str(BUNDLED_EVALUATOR)}
+    run = RecipeRun(tmp_path, tmp_path / "out", "cpu", settings, tmp_path)
+    assert run.vq_model == BUNDLED_MODEL / "vq" and run.evaluator == BUNDLED_EVALUATOR
+    assert run.vq_model.joinpath("model.safetensors").is_file()
+    with pytest.raises(MotionGPTError, match="only vq_train, evaluator"):
+        recipe_settings("cpu", reuse={"llm": "bundled"})
+    with pytest.raises(MotionGPTError, match="drop its --steps"):
+        recipe_settings("cpu", steps={"vq_train": 10}, reuse={"vq_train": "bundled"})
+    with pytest.raises(MotionGPTError, match="no config.json"):
+        recipe_settings("cpu", reuse={"evaluator": str(tmp_path)})
+    assert main(["recipe", "bandai", "--shared-data", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--reuse", "vq_train"]) == 2
+    assert "--reuse 'vq_train': expected STEP=VALUE, e.g. --reuse vq_train=bundled" in capsys.readouterr().err

@@ -58,6 +58,7 @@ LOG_NAME = "recipe_log.jsonl"
 SUMMARY_NAME = "summary.txt"
 STEPS = ("data", "vq_train", "vq_eval", "vq_encode", "instructions", "llm", "evaluator", "assemble", "eval")
 TRAINED_STEPS = ("vq_train", "llm", "evaluator")
+REUSABLE = ("vq_train", "evaluator")  # steps whose trained model `--reuse` can take from elsewhere
 
 PRESETS: dict[str, dict[str, dict]] = {
     "cpu": {
@@ -103,9 +104,10 @@ STEPS_PER_MINUTE = {"cpu": {"vq_train": 60.0, "llm": 12.0, "evaluator": 90.0, "l
 
 
 def recipe_settings(preset: str, steps: dict[str, int] | None = None, minutes: dict[str, float] | None = None,
-                    base: str | None = None) -> dict[str, dict]:
+                    base: str | None = None, reuse: dict[str, str] | None = None) -> dict[str, dict]:
     """Each step's settings: the preset's, with training budgets given as steps or as minutes; `base` swaps the
-    LLM step for LoRA on that pretrained base (and balanced instructions)."""
+    LLM step for LoRA on that pretrained base (and balanced instructions); `reuse` maps vq_train or evaluator to
+    a trained model dir ("bundled": the package's own) used instead of training one."""
     if preset not in PRESETS:
         raise MotionGPTError(f"unknown recipe preset {preset!r}; expected one of {', '.join(PRESETS)}")
     settings = {name: {} for name in STEPS} | copy.deepcopy(PRESETS[preset])
@@ -126,10 +128,29 @@ def recipe_settings(preset: str, steps: dict[str, int] | None = None, minutes: d
         settings[name]["steps"] = int(value)
     if "milestones" in settings["vq_train"] and ("vq_train" in (steps or {}) or "vq_train" in (minutes or {})):
         del settings["vq_train"]["milestones"]  # the stage puts the LR drop at 2/3 of the new budget
+    for name, directory in (reuse or {}).items():
+        if name not in REUSABLE:
+            raise MotionGPTError(f"--reuse {name}: only {', '.join(REUSABLE)} can reuse a trained model")
+        if name in (steps or {}) or name in (minutes or {}):
+            raise MotionGPTError(f"--reuse {name}: a reused model is not trained; drop its --steps/--minutes")
+        settings[name] = {"reuse": str(_reused_dir(name, directory))}
     for name in TRAINED_STEPS:
-        if settings[name]["steps"] < 1:
+        if "reuse" not in settings[name] and settings[name]["steps"] < 1:
             raise MotionGPTError(f"{name}: {settings[name]['steps']} steps; expected at least 1")
     return settings
+
+
+def _reused_dir(name: str, directory: str) -> Path:
+    """The model dir that `--reuse name=directory` names; "bundled" is the package's own VQ-VAE or evaluator."""
+    if directory == "bundled":
+        from motiongpt.eval.evaluator import BUNDLED_EVALUATOR
+        from motiongpt.generation.pipeline import BUNDLED_MODEL
+
+        return {"vq_train": BUNDLED_MODEL / "vq", "evaluator": BUNDLED_EVALUATOR}[name]
+    path = Path(directory).resolve()
+    if not (path / "config.json").is_file():
+        raise MotionGPTError(f"--reuse {name}={directory}: no config.json there; expected a trained model dir")
+    return path
 
 
 def _check_trained(name: str) -> None:
@@ -153,6 +174,8 @@ class RecipeRun:
     def __post_init__(self) -> None:
         self.data, self.vq, self.vq_model = self.out / "data", self.out / "vq", self.out / "vq" / "best"
         self.instructions, self.llm, self.evaluator = self.out / "instructions", self.out / "llm", self.out / "evaluator"
+        self.vq_model = Path(self.settings["vq_train"].get("reuse", self.vq_model))
+        self.evaluator = Path(self.settings["evaluator"].get("reuse", self.evaluator))
         self.model, self.eval = self.out / "model", self.out / "eval"
 
 
@@ -173,6 +196,8 @@ def _vq_train(run: RecipeRun) -> dict:
     from motiongpt.tokenizer.train import TrainConfig, train
 
     s = run.settings["vq_train"]
+    if "reuse" in s:
+        return {"reused": s["reuse"]}
     cfg = TrainConfig.for_preset(run.data, run.vq, s["preset"], quiet=not run.progress,
                                  **{k: v for k, v in s.items() if k != "preset"})
     result = train(cfg)
@@ -232,6 +257,8 @@ def _llm(run: RecipeRun) -> dict:
 def _evaluator(run: RecipeRun) -> dict:
     from motiongpt.eval.evaluator import TrainSettings, train
 
+    if "reuse" in run.settings["evaluator"]:
+        return {"reused": run.settings["evaluator"]["reuse"]}
     result = train(run.data, run.evaluator, TrainSettings(quiet=not run.progress, **run.settings["evaluator"]))
     return {"steps": result.steps, "val": result.last_val}
 
@@ -292,7 +319,8 @@ def _load_state(out: Path, preset: str, shared_data: Path) -> dict:
 def run_recipe(shared_data: str | Path, out: str | Path, preset: str = "cpu", until: str | None = None,
                steps: dict[str, int] | None = None, minutes: dict[str, float] | None = None,
                cache: str | Path | None = None, jobs: list | None = None, progress: bool = True,
-               echo: Callable[[str], None] = print, base: str | None = None) -> dict:
+               echo: Callable[[str], None] = print, base: str | None = None,
+               reuse: dict[str, str] | None = None) -> dict:
     """Run the recipe's steps in order up to `until` (default: all), skipping those finished earlier.
 
     Returns the state (also in `out/recipe_state.json`): per finished step its settings, figures and seconds.
@@ -303,7 +331,7 @@ def run_recipe(shared_data: str | Path, out: str | Path, preset: str = "cpu", un
     if until is not None and until not in STEPS:
         raise MotionGPTError(f"--until {until!r}: expected one of {', '.join(STEPS)}")
     out, shared_data = Path(out), Path(shared_data)
-    settings = recipe_settings(preset, steps, minutes, base)
+    settings = recipe_settings(preset, steps, minutes, base, reuse)
     run = RecipeRun(shared_data, out, preset, settings, Path(cache) if cache else DEFAULT_CACHE, jobs, progress)
     out.mkdir(parents=True, exist_ok=True)
     run.state = _load_state(out, preset, shared_data)
@@ -338,6 +366,8 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 
 def _evaluator_line(f: dict) -> str:
+    if "reused" in f:
+        return f"reused {f['reused']}"
     val = f["val"] or {}
     figures = ", ".join(f"{k} {_fmt(val[k])}" for k in ("top1", "top2", "top3", "mm_dist") if k in val)
     return f"{f['steps']} steps; val {figures or 'R-precision n/a (fewer than 32 val motions)'}"
@@ -347,7 +377,7 @@ def _evaluator_line(f: dict) -> str:
 SUMMARY_LINES: dict[str, Callable[[dict], str]] = {
     "data": lambda f: f"{f['clips_kept']}/{f['clips']} clips kept, {f['motions']} motions, {f['captions']} "
                       f"captions; motions per split {f['split_motions']}",
-    "vq_train": lambda f: f"{f['steps']} steps; best val at step {f['best_step']}: MPJPE {f['val_mpjpe_mm']:.1f} mm, "
+    "vq_train": lambda f: f"reused {f['reused']}" if "reused" in f else f"{f['steps']} steps; best val at step {f['best_step']}: MPJPE {f['val_mpjpe_mm']:.1f} mm, "
                           f"codebook usage {f['val_codebook_usage']:.2f}",
     "vq_eval": lambda f: f"{f['split']}: MPJPE {f['mpjpe_mm']:.1f} mm (root-aligned {f['mpjpe_root_aligned_mm']:.1f} "
                          f"mm), codebook usage {f['codebook_usage']:.2f}, perplexity {f['perplexity']:.0f}, "

@@ -76,3 +76,30 @@ def test_the_sentence_encoder_matches_transformers():
     mask = batch["attention_mask"].unsqueeze(-1).float()
     reference = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
     assert np.allclose(embed_sentences(texts).numpy(), reference.numpy(), atol=1e-5)
+
+
+def test_a_transformers_llama_as_lite_decodes_the_same_codes_from_the_answer_rows_alone(pipeline):
+    from motiongpt.llm.lite import lite_from_hf
+
+    lite = lite_from_hf(pipeline.llm)
+    assert isinstance(lite, LiteLlama)
+    fast = MotionGPT(pipeline.vq, lite, pipeline.tokenizer, pipeline.fmt)
+    texts = ["a person walks forward.", "someone waves with the right hand."]
+    slow = pipeline.generate(texts, seed=3, num_samples=2, key_tokens=[5, 9])
+    assert [m.codes for m in fast.generate(texts, seed=3, num_samples=2, key_tokens=[5, 9])] == \
+        [m.codes for m in slow]
+    rows = torch.tensor(pipeline.answer_vocab.token_ids)
+    assert len(rows) < len(pipeline.tokenizer) // 2  # decoding reads a small part of the head
+    ids = torch.tensor([encode_prompt(pipeline.tokenizer, pipeline.prompt(texts[0]))])
+    mask, positions = torch.ones_like(ids), torch.arange(ids.shape[1])[None]
+    with torch.no_grad():
+        full = pipeline.llm(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1]
+        restricted = lite(ids, mask, positions, rows=rows).logits[:, -1]
+        assert torch.allclose(restricted, full[:, rows], atol=1e-5)
+        quantized = lite_from_hf(pipeline.llm).quantize_int8()
+        assert any("quantized" in type(m).__module__ for m in quantized.modules())
+        approx = quantized(ids, mask, positions, rows=rows).logits[:, -1]
+    assert torch.corrcoef(torch.stack([approx[0], full[0, rows]]))[0, 1] > 0.99
+    made = MotionGPT(pipeline.vq, quantized, pipeline.tokenizer, pipeline.fmt).generate(texts, seed=3,
+                                                                                       key_tokens=[5, 9])
+    assert all(not m.fallback and m.satisfies_controls for m in made)

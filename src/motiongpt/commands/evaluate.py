@@ -6,8 +6,9 @@ import argparse
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.tasks import Task
-from motiongpt.commands.options import (add_device_option, add_dtype_option, add_sampling_options, chosen_evaluator,
-                                       device_of, dtype_of, official_arguments, sampling_settings)
+from motiongpt.commands.options import (add_device_option, add_dtype_option, add_int8_option, add_sampling_options,
+                                       chosen_evaluator, device_of, dtype_of, official_arguments, quantize_of,
+                                       sampling_settings)
 from motiongpt.io import write_json
 
 
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--cache", help="real-embedding cache dir (default: OUT/cache)")
     add_device_option(ev)
     add_dtype_option(ev, None, "LLM weights dtype (default: as saved)")
+    add_int8_option(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_eval)
 
@@ -127,7 +129,7 @@ def _eval(args: argparse.Namespace) -> int:
     settings.check()
     evaluator = load_evaluator(**chosen_evaluator(args))
     dataset = open_split(args.data, args.split, evaluator.feature_dim)
-    model = MotionGPT.from_pretrained(args.model, device=device_of(args), dtype=dtype_of(args))
+    model = MotionGPT.from_pretrained(args.model, device=device_of(args), dtype=dtype_of(args), quantize=quantize_of(args))
     identity = run_identity(args.model, args.data, args.split, evaluator_files(**chosen_evaluator(args)))
     results = evaluate_generation(model, evaluator, dataset, args.out, settings, identity=identity,
                                   cache_dir=args.cache, progress=not args.quiet)

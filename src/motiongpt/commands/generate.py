@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from motiongpt.commands.options import (add_device_option, add_dtype_option, add_rig_options, add_sampling_options,
-                                       device_of, dtype_of, sampling_settings)
+from motiongpt.commands.options import (add_device_option, add_dtype_option, add_int8_option, add_rig_options,
+                                       add_sampling_options, device_of, dtype_of, quantize_of, sampling_settings)
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import slug
 
@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_rig_options(parser)
     add_device_option(parser)
     add_dtype_option(parser, "float32", "LLM weights dtype (default: float32; bfloat16 halves a LLaMA's memory on a GPU)")
+    add_int8_option(parser)
     parser.add_argument("--load-in-4bit", action="store_true",
                         help="LLM linear layers in 4-bit NF4 on the GPU (CUDA + bitsandbytes)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output dirs")
@@ -179,7 +180,7 @@ def run_generate(args: argparse.Namespace) -> int:
             if directory.is_dir() and any(directory.iterdir()):
                 raise MotionGPTError(f"{directory}: already exists and is not empty (pass --overwrite to replace it)")
 
-    model = MotionGPT.from_pretrained(args.model, device=device, dtype=dtype_of(args),
+    model = MotionGPT.from_pretrained(args.model, device=device, dtype=dtype_of(args), quantize=quantize_of(args),
                                       load_in_4bit=args.load_in_4bit)
     results = model.generate(texts, num_samples=args.num_samples, seed=args.seed, batch_size=args.batch_size,
                              settings=settings, match_captions=not args.no_match, seconds=args.seconds, **controls)

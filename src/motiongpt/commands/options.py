@@ -57,6 +57,17 @@ def dtype_of(args: argparse.Namespace):
     return None if args.dtype is None else getattr(torch, args.dtype)
 
 
+def add_int8_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--int8", action="store_true",
+                        help="the LLM's layers as dynamic int8 on the CPU (a LLaMA-architecture LLM): faster decoding "
+                             "of a pretrained base; see benchmarks/bench_pretrained_inference.py")
+
+
+def quantize_of(args: argparse.Namespace) -> str | None:
+    """`MotionGPT.from_pretrained`'s quantize argument that --int8 asks for."""
+    return "int8" if getattr(args, "int8", False) else None
+
+
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
 

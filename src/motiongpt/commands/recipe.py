@@ -5,25 +5,28 @@ from __future__ import annotations
 import argparse
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.recipe import PRESETS, STATE_NAME, STEPS, TRAINED_STEPS, run_recipe
+from motiongpt.recipe import PRESETS, REUSABLE, STATE_NAME, STEPS, TRAINED_STEPS, run_recipe
 
 
-def _assignments(items: list[str] | None, kind: type, option: str) -> dict:
+def _assignments(items: list[str] | None, kind: type, option: str, example: str) -> dict:
     """`["llm=300", "vq_train=4000"]` -> {"llm": 300, "vq_train": 4000}."""
     out = {}
     for item in items or []:
-        name, _, value = item.partition("=")
+        name, sep, value = item.partition("=")
         try:
-            out[name.strip()] = kind(value)
+            if not sep or not value.strip():
+                raise ValueError
+            out[name.strip()] = kind(value.strip())
         except ValueError:
-            raise MotionGPTError(f"{option} {item!r}: expected STEP=NUMBER, e.g. {option} llm=300") from None
+            raise MotionGPTError(f"{option} {item!r}: expected STEP=VALUE, e.g. {option} {example}") from None
     return out
 
 
 def _run(args: argparse.Namespace) -> int:
     run_recipe(args.shared_data, args.out, preset=args.preset, until=args.until,
-               steps=_assignments(args.steps, int, "--steps"), minutes=_assignments(args.minutes, float, "--minutes"),
-               cache=args.cache, progress=not args.quiet, base=args.base)
+               steps=_assignments(args.steps, int, "--steps", "llm=300"), minutes=_assignments(args.minutes, float, "--minutes", "llm=60"),
+               cache=args.cache, progress=not args.quiet, base=args.base,
+               reuse=_assignments(args.reuse, str, "--reuse", "vq_train=bundled"))
     return 0
 
 
@@ -46,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"training steps of one of {', '.join(TRAINED_STEPS)} (repeat for several)")
     p.add_argument("--minutes", action="append", metavar="STEP=M",
                    help="a training budget in minutes, turned into steps with the preset's measured speeds")
+    p.add_argument("--reuse", action="append", metavar="STEP=DIR",
+                   help=f"use a trained model instead of training one, for {' or '.join(REUSABLE)}; DIR=bundled "
+                        "takes the package's own (the bundled model's codes and evaluator), e.g. --reuse vq_train=bundled")
     p.add_argument("--cache", help="where dataset-2's archive is unpacked (default ~/.cache/motiongpt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars from the VQ-VAE and eval steps")
     p.set_defaults(func=_run)

@@ -190,6 +190,13 @@ class AnswerVocab:
         return max_codes + 3
 
     @property
+    def token_ids(self) -> tuple[int, ...]:
+        """Every token a constrained answer can hold, stops included: the only LM-head rows decoding needs."""
+        ids = {self.eos_id, *self.lead_ids, *self.digit_ids, *self.code_ids, self.comma_id, self.begin_id,
+               self.end_id}
+        return tuple(sorted(i for i in ids if i >= 0))
+
+    @property
     def stop_ids(self) -> frozenset[int]:
         """Tokens after which a row is finished (the vocab format's answer is complete at `<motion_end>`)."""
         return frozenset([self.eos_id] if self.fmt == "text" else [self.eos_id, self.end_id])

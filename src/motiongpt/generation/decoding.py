@@ -99,10 +99,15 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[to
 @torch.no_grad()
 def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequence[int], *,
            processors: Sequence[Processor], stop_ids: frozenset[int], pad_id: int, max_new_tokens: int,
-           use_cache: bool = True) -> Decoded:
+           use_cache: bool = True, rows: Sequence[int] | None = None) -> Decoded:
     """Sample up to `max_new_tokens` tokens after each prompt; `processors` run in order on the logits (a
-    `CodeConstraint` among them follows the rows as finished ones leave the batch)."""
+    `CodeConstraint` among them follows the rows as finished ones leave the batch). `rows`: the only tokens the
+    processors can let through; a model that can (LiteLlama) computes just those logits, the rest are -inf."""
     device = next(model.parameters()).device
+    head = {}
+    if rows is not None and hasattr(model, "new_cache"):
+        head = {"rows": torch.tensor(sorted(rows), dtype=torch.long, device=device)}
+        vocab_size = model.config.vocab_size
     ids, mask = _left_pad(prompts, pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
@@ -115,11 +120,15 @@ def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequ
         if use_cache:
             fresh = slice(None) if step == 0 else slice(-1, None)
             logits = model(input_ids=ids[:, fresh], attention_mask=mask, position_ids=positions[:, fresh],
-                           use_cache=True, **{keyword: cache}).logits[:, -1]
+                           use_cache=True, **{keyword: cache}, **head).logits[:, -1]
         else:
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, -1]
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                           **head).logits[:, -1]
         passes += 1
         scores = logits.float()
+        if head:
+            scores = torch.full((len(active), vocab_size), float("-inf"), device=device).index_copy_(
+                1, head["rows"], scores)
         for processor in processors:
             scores = processor(ids, scores)
         probs = torch.softmax(scores, dim=-1)

@@ -35,7 +35,7 @@ from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED,
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.lit_llama import write_llm_dir
-from motiongpt.llm.lite import load_lite
+from motiongpt.llm.lite import LiteLlama, lite_from_hf, load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
 from motiongpt.motion.skeleton import spec_for_dim
@@ -133,11 +133,15 @@ class MotionGPT:
     # ---------------------------------------------------------------- persistence
     @classmethod
     def from_pretrained(cls, directory: str | Path | None = None, device: str | torch.device = "cpu",
-                        dtype: torch.dtype | None = None, load_in_4bit: bool = False) -> "MotionGPT":
+                        dtype: torch.dtype | None = None, load_in_4bit: bool = False,
+                        quantize: str | None = None) -> "MotionGPT":
         """Load a model dir (see the module docstring); None: the model bundled with the package.
 
-        `load_in_4bit` loads the LLM's linear layers in 4-bit NF4 on a CUDA `device` (bitsandbytes).
+        `load_in_4bit` loads the LLM's linear layers in 4-bit NF4 on a CUDA `device` (bitsandbytes);
+        `quantize="int8"` makes the layers' linear maps dynamic int8 on the CPU.
         """
+        if quantize not in (None, "int8"):
+            raise MotionGPTError(f"quantize {quantize!r}: expected int8 or nothing")
         if directory is None:
             directory = BUNDLED_MODEL
             if not directory.is_dir():
@@ -155,6 +159,12 @@ class MotionGPT:
         loaded = None if load_in_4bit else load_lite(llm_dir, device, dtype)
         llm, tokenizer, meta = loaded or load_finetuned(llm_dir, device=device, dtype=dtype, merge=True,
                                                         load_in_4bit=load_in_4bit)
+        if loaded is None and not load_in_4bit:
+            llm = lite_from_hf(llm) or llm  # a merged pretrained LLaMA decodes with row-restricted logits
+        if quantize == "int8":
+            if not isinstance(llm, LiteLlama) or device.type != "cpu":
+                raise MotionGPTError("int8 weights need a LLaMA-architecture LLM on the CPU")
+            llm.quantize_int8()
         if int(meta.get("codebook_size", vq.config.codebook_size)) != vq.config.codebook_size:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
                                  f"{vq.config.codebook_size}")
@@ -286,7 +296,8 @@ class MotionGPT:
             processors.insert(0, CodeConstraint(vocab, controls, settings.max_codes, exact=settings.frames is not None))
         decoded = sample(self.llm, [encode_prompt(self.tokenizer, p) for p in prompts], seeds,
                          processors=processors, stop_ids=vocab.stop_ids, pad_id=self.tokenizer.pad_token_id,
-                         max_new_tokens=vocab.max_new_tokens(settings.max_codes), use_cache=settings.use_cache)
+                         max_new_tokens=vocab.max_new_tokens(settings.max_codes), use_cache=settings.use_cache,
+                         rows=vocab.token_ids if settings.constrained else None)
         self.stats["rows"] += len(prompts)
         self.stats["forward_passes"] += decoded.forward_passes
         self.stats["generated_tokens"] += sum(len(t) for t in decoded.tokens)
@@ -348,8 +359,13 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path | None, out: str | Path, ov
             shutil.copytree(llm_dir, tmp / LLM_DIR, ignore=shutil.ignore_patterns(*skip))
             lora_base = meta.get("base")
             if meta.get("kind") != "full" and lora_base and Path(lora_base).is_absolute():
-                shutil.copytree(lora_base, tmp / LLM_DIR / "base", ignore=shutil.ignore_patterns(".*"))
-                meta = {**meta, "base": "base"}
+                if Path(lora_base).is_file():  # a GGUF file: copied beside the adapter, converted on first load
+                    (tmp / LLM_DIR / "base").mkdir()
+                    shutil.copyfile(lora_base, tmp / LLM_DIR / "base" / Path(lora_base).name)
+                    meta = {**meta, "base": f"base/{Path(lora_base).name}"}
+                else:
+                    shutil.copytree(lora_base, tmp / LLM_DIR / "base", ignore=shutil.ignore_patterns(".*"))
+                    meta = {**meta, "base": "base"}
             if meta.get("vq"):
                 meta = {**meta, "vq": {**meta["vq"], "dir": f"../{VQ_DIR}"}}
             write_json(tmp / LLM_DIR / META_NAME, meta)

@@ -177,7 +177,8 @@ def _prepare_base(config: FinetuneConfig, out: Path, train: list[dict], accelera
         base_dir = resolve_pretrained(config.base) if accelerator.is_main_process else None
         accelerator.wait_for_everyone()
         base_dir = base_dir or resolve_pretrained(config.base)  # the others find it in the cache the main one filled
-        return base_dir, str(base_dir)
+        # a named base is recorded by name (it comes from its own package), a GGUF file by its path: never the cache
+        return base_dir, config.base if config.base in NAMED_BASES else str(Path(config.base).resolve())
     if config.base not in BASES:
         return Path(config.base).resolve(), str(Path(config.base).resolve())
     base_dir = out / BASE_DIR

@@ -28,6 +28,17 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
     return bos_ids(tokenizer) + tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
+def base_path(directory: Path, base: str) -> Path:
+    """The HF dir of a LoRA's base: a named base or GGUF file (converted once, cached), else a dir relative to
+    the finetuned dir or absolute."""
+    from motiongpt.llm.gguf import is_gguf_base, resolve_pretrained
+
+    if is_gguf_base(base):
+        return resolve_pretrained(base if Path(base).is_absolute() or not base.lower().endswith(".gguf")
+                                  else str(directory / base))
+    return directory / base if not Path(base).is_absolute() else Path(base)
+
+
 def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
                    merge: bool = False, load_in_4bit: bool = False):
     """(model, tokenizer, meta) of a finetuned dir: the full model, or its base with the LoRA adapter on top.
@@ -56,7 +67,7 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu", dt
         model = load_causal_lm(directory, **kwargs)
     elif meta.get("kind") == "lora":
         from peft import PeftModel
-        base_dir = directory / meta["base"] if not Path(meta["base"]).is_absolute() else Path(meta["base"])
+        base_dir = base_path(directory, meta["base"])
         model = load_causal_lm(base_dir, **kwargs)
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # rows come from the adapter

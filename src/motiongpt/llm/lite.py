@@ -167,8 +167,11 @@ class LiteLlama(torch.nn.Module):
         return LiteCache(self.config.num_hidden_layers)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                past_key_values: LiteCache | None = None, use_cache: bool = False) -> _Output:
-        """Logits (B, T, V) of `input_ids` (B, T); `attention_mask` (B, past + T) marks real tokens."""
+                past_key_values: LiteCache | None = None, use_cache: bool = False,
+                rows: torch.Tensor | None = None) -> _Output:
+        """Logits (B, T, V) of `input_ids` (B, T); `attention_mask` (B, past + T) marks real tokens. With `rows`
+        (token ids), only the last position's logits of those tokens, (B, 1, len(rows)): a decoder that can only
+        write a few tokens skips the rest of the head (49k rows of a pretrained vocabulary)."""
         x = self.model.embed_tokens(input_ids)
         freqs = position_ids[:, :, None].float() * self.inv_freq[None, None, :]
         angles = torch.cat((freqs, freqs), dim=-1)
@@ -182,7 +185,19 @@ class LiteLlama(torch.nn.Module):
         for index, layer in enumerate(self.model.layers):
             x = x + layer.self_attn(layer.input_layernorm(x), cos, sin, mask, cache, index)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
+        if rows is not None:
+            return _Output(F.linear(self.model.norm(x[:, -1:]), self.lm_head.weight[rows]))
         return _Output(self.lm_head(self.model.norm(x)))
+
+    def quantize_int8(self) -> "LiteLlama":
+        """The layers' linear maps as dynamic int8 (weights int8, activations quantised per call): a quarter of the
+        memory traffic per token. The embedding and head stay as they are (the head is read by rows)."""
+        from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+        names = {name: default_dynamic_qconfig for name, module in self.model.layers.named_modules()
+                 if isinstance(module, torch.nn.Linear)}
+        quantize_dynamic(self.model.layers, names, dtype=torch.qint8, inplace=True)
+        return self
 
     def save_pretrained(self, directory: str | Path) -> None:
         from motiongpt.io import save_model_dir
@@ -263,6 +278,24 @@ def load_lite(directory: str | Path, device: torch.device, dtype: torch.dtype | 
         model = model.to(device=device, dtype=dtype or torch.float32).eval()
     model.inv_freq = model.inv_freq.float()
     return model, LiteTokenizer(directory), meta
+
+
+def lite_from_hf(model: torch.nn.Module) -> LiteLlama | None:
+    """An HF LlamaForCausalLM (adapters merged) as a LiteLlama on the same tensors, or None when its config asks
+    for what this forward pass does not do: the pretrained bases then decode with row-restricted logits too."""
+    if type(model).__name__ != "LlamaForCausalLM":
+        return None
+    config = LiteConfig.from_dict(model.config.to_dict())
+    if config is None:
+        return None
+    state = dict(model.state_dict())
+    if config.tie_word_embeddings and "lm_head.weight" not in state:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
+    with skip_weight_init():
+        lite = LiteLlama(config)
+    lite.load_state_dict(state, strict=True, assign=True)
+    lite.inv_freq = lite.inv_freq.float()
+    return lite.to(next(model.parameters()).device).eval()
 
 
 def _inv_freq(config: LiteConfig) -> torch.Tensor:
