@@ -3,6 +3,7 @@ batching and the KV cache do not change the codes, and model dirs round-trip."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -207,3 +208,21 @@ def test_pose_features_cut_one_code_from_the_given_frame(pipeline, tmp_path):
         pose_features(f"{tmp_path / 'features.npy'}:2", config, frame=6)
     with pytest.raises(MotionGPTError, match=r"expected joints \(T, 22, 3\) or features \(T, 263\) for this model"):
         pose_features(np.zeros((20, 251), np.float32), config)
+
+
+def test_models_by_name_and_a_caption_list_shared_through_pipeline_json(text_pipeline, tmp_path, monkeypatch):
+    from motiongpt.generation import pipeline as module
+    from motiongpt.generation.matcher import CaptionMatcher
+
+    assert module.model_dir(None) == module.model_dir("bundled") == module.BUNDLED_MODEL
+    assert module.model_dir(tmp_path) == tmp_path
+    monkeypatch.setitem(module.NAMED_MODELS, "elsewhere", tmp_path / "absent")
+    with pytest.raises(MotionGPTError, match="no model 'absent' in this package"):
+        MotionGPT.from_pretrained("elsewhere")
+    text_pipeline.save_pretrained(tmp_path / "a")
+    CaptionMatcher(["a person walks forward."], np.ones((1, 4))).save_pretrained(tmp_path / "shared")
+    config = tmp_path / "a" / "pipeline.json"
+    write_json(config, {**json.loads(config.read_text()), "captions": "../shared"})
+    monkeypatch.setitem(module.NAMED_MODELS, "elsewhere", tmp_path / "a")
+    loaded = MotionGPT.from_pretrained("elsewhere")
+    assert loaded.matcher is not None and loaded.matcher.captions == ["a person walks forward."]

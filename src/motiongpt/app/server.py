@@ -62,7 +62,7 @@ from motiongpt.export.gltf import save_glb
 from motiongpt.export.render import render_gif, render_mp4
 from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
 from motiongpt.generation.domain import domain_warnings
-from motiongpt.generation.pipeline import BUNDLED_MODEL, GeneratedMotion, MotionGPT
+from motiongpt.generation.pipeline import GeneratedMotion, MotionGPT, model_dir
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
 from motiongpt.limits import MAX_SEED, MAX_UPLOAD_BYTES, parse_int, parse_number
@@ -94,9 +94,9 @@ def default_examples() -> list[str]:
     return examples
 
 
-def load_examples(model_dir: str | Path | None) -> list[str]:
+def load_examples(model: str | Path | None) -> list[str]:
     """Example descriptions from `examples.txt` in the model dir when it has one, else `default_examples()`."""
-    path = Path(model_dir if model_dir is not None else BUNDLED_MODEL) / EXAMPLES_NAME
+    path = model_dir(model) / EXAMPLES_NAME
     if path.is_file():
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
         if any(lines):

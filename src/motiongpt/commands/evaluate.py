@@ -6,9 +6,9 @@ import argparse
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.tasks import Task
-from motiongpt.commands.options import (add_device_option, add_dtype_option, add_int8_option, add_sampling_options,
-                                       chosen_evaluator, device_of, dtype_of, official_arguments, quantize_of,
-                                       sampling_settings)
+from motiongpt.commands.options import (add_device_option, add_dtype_option, add_int8_option, add_model_option,
+                                       add_sampling_options, chosen_evaluator, device_of, dtype_of,
+                                       official_arguments, quantize_of, sampling_settings)
 from motiongpt.io import write_json
 
 
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "tasks (control tokens taken from each test motion's own codes). Writes OUT/results.json and "
                     "OUT/results.md; every finished repeat is saved under OUT/repeats and a rerun of the same "
                     "command skips it. Metric definitions: docs/eval.md.")
-    ev.add_argument("--model", help="MotionGPT model dir (pipeline.json, vq/, llm/); default: the bundled model")
+    add_model_option(ev)
     ev.add_argument("--data", required=True, help="dataset folder in HumanML3D layout")
     ev.add_argument("--evaluator", help="trained evaluator dir (from `motiongpt evaluator train`), or `bundled`: "
                                         "the Bandai evaluator shipped with the bundled model")
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate from each held-out description (motiongpt/eval/heldout_wording.tsv, or --wording) "
                     "and from a template caption of the same content; the evaluator retrieves each motion's "
                     "content as the nearest centroid of the train split's motions. Bandai data only.")
-    wording.add_argument("--model", help="MotionGPT model dir; default: the bundled model")
+    add_model_option(wording)
     wording.add_argument("--data", required=True, help="the Bandai set in HumanML3D layout")
     wording.add_argument("--evaluator", default="bundled", help="trained evaluator dir, or `bundled` (default)")
     wording.add_argument("--wording", help="a `description<TAB>content` file instead of the held-out set")

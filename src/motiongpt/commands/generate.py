@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from motiongpt.commands.options import (add_device_option, add_dtype_option, add_int8_option, add_rig_options,
-                                       add_sampling_options, device_of, dtype_of, quantize_of, sampling_settings)
+from motiongpt.commands.options import (add_device_option, add_dtype_option, add_int8_option, add_model_option,
+                                       add_rig_options, add_sampling_options, device_of, dtype_of, quantize_of,
+                                       sampling_settings)
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import slug
 
@@ -23,8 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     ".npy joints (T x 22 x 3) or features (T x 263), or FILE.npy:FRAME for the 4 frames from FRAME.")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="motion descriptions")
     parser.add_argument("-o", "--out", required=True, help="output dir")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model dir (pipeline.json, vq/, llm/); default: the model bundled with the package")
+    add_model_option(parser)
     parser.add_argument("--from-file", type=Path, help="more descriptions, one per line")
     parser.add_argument("--prompt", help="the original demo's instruction (one of its four, verbatim)")
     parser.add_argument("--input", help="the original demo's input: TEXT or TEXT<Motion Token>a,b</Motion Token>")

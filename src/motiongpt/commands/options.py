@@ -57,6 +57,15 @@ def dtype_of(args: argparse.Namespace):
     return None if args.dtype is None else getattr(torch, args.dtype)
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """--model: a MotionGPT model dir or the name of one the package ships."""
+    from motiongpt.generation.pipeline import NAMED_MODELS
+
+    parser.add_argument("--model", default=None,
+                        help="model dir (pipeline.json, vq/, llm/) or a shipped model's name "
+                             f"({', '.join(NAMED_MODELS)}); default: bundled")
+
+
 def add_int8_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true",
                         help="the LLM's layers as dynamic int8 on the CPU (a LLaMA-architecture LLM): faster decoding "

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from motiongpt.commands.options import add_model_option
 from motiongpt.errors import MotionGPTError
 
 
@@ -14,8 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Load a model once and serve a page at http://HOST:PORT/ to generate motions from text (and "
                     "control tokens or uploaded poses), view them in 3D and download .npy/.bvh/.gif/.mp4. Works "
                     "offline; the JSON API is described in motiongpt.app.server.")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model dir (pipeline.json, vq/, llm/); default: the model bundled with the package")
+    add_model_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this "
                                                             "machine only)")
     parser.add_argument("--port", type=int, default=7860, help="default: 7860")

