@@ -1,7 +1,7 @@
 """Left/right: does a model answer with the side its description asks for? The 46 sided descriptions of
 eval/sides.tsv, generated with several seeds and judged in joint space (eval/sides.py).
 
-Usage: python benchmarks/bench_sides.py [--model DIR] [--seeds 0 1 2] [--no-match] [--name NAME]
+Usage: python benchmarks/bench_sides.py [--model DIR] [--seeds 0 1 2] [--no-match] [--no-side-check] [--name NAME]
 Prints and writes benchmarks/results/sides[-NAME].json.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from motiongpt.eval.sides import side_accuracy
 from motiongpt.generation.pipeline import MotionGPT
+from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import write_json
 
 
@@ -21,11 +22,15 @@ def main() -> None:
     parser.add_argument("--model", help="model dir (default: the bundled model)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-match", action="store_true", help="give the LLM the descriptions as written")
+    parser.add_argument("--no-side-check", action="store_true",
+                        help="keep every first sample (no new sample when the joints use the other side)")
     parser.add_argument("--name", default="")
     args = parser.parse_args()
     model = MotionGPT.from_pretrained(args.model)
+    retries = 0 if args.no_side_check else GenerationSettings().side_retries
     result = {"model": args.model or "bundled", "seeds": args.seeds, "match_captions": not args.no_match,
-              **side_accuracy(model, seeds=tuple(args.seeds), match_captions=not args.no_match)}
+              "side_retries": retries,
+              **side_accuracy(model, seeds=tuple(args.seeds), match_captions=not args.no_match, side_retries=retries)}
     print(json.dumps(result, indent=2))
     write_json(Path(__file__).resolve().parent / "results" / f"sides{'-' + args.name if args.name else ''}.json",
                result)

@@ -14,6 +14,10 @@ The steps, each a call of the stage's own function with fixed seeds:
     eval          the evaluation protocol of the assembled generator,     -> DIR/eval
                   and the VQ-VAE's reconstruction FID
 
+`--reuse vq_train=DIR` and `--reuse evaluator=DIR` (DIR may be `bundled`, the package's own) take a trained
+model instead of training one: an LLM finetuned on the bundled VQ-VAE's codes fits the bundled model's VQ-VAE,
+and models scored by the same evaluator compare.
+
 `DIR/recipe_state.json` records each finished step with its figures, so rerunning the command skips what is done;
 a step that was interrupted resumes from its own checkpoint (VQ-VAE, LLM and evaluator training all resume
 exactly). Each finished step appends one JSON line to `DIR/recipe_log.jsonl`; `DIR/summary.txt` is the readable
@@ -92,9 +96,11 @@ PRESETS: dict[str, dict[str, dict]] = {
 #   text, every layer, 24 steps (277 s):          0.695 per token = 2.6 nats per code
 #   text, top 8 layers, 40 steps (408 s):         0.744 = 2.8 (1.7x the tokens/s, but each step learns less)
 #   text, top 8 layers, lr 1e-3, 20 steps:        0.851 against 0.763 at lr 3e-3
-#   vocab, every layer, 24 steps (125 s):         4.80 per token = 5.6 nats per code (uniform: 6.2)
+#   vocab, every layer, 24 steps (125 s):         4.80 per token = 5.6 nats per code (uniform: 6.2), with the
+#                                                 code rows started at the mean of their digits' rows (not kept:
+#                                                 codes spelt with the same digits then start tied)
 # so the text format on every layer: its digits reuse what the base knows, the vocab format's 514 new rows start
-# from nothing (even at the mean of their digits' rows). 480 steps fit 80 minutes of a 2-core CPU.
+# from nothing. 480 steps fit 80 minutes of a 2-core CPU.
 PRETRAINED = {
     "cpu": {"instructions": dict(balance=0.5),
             "llm": dict(format="text", full=False, steps=480, micro_batch=8, grad_accum=2, lr=3e-3, warmup=20,

@@ -9,7 +9,8 @@ import pytest
 from motiongpt.data.bandai import DATASET_1
 from motiongpt.data.humanml3d import bvh_to_joints
 from motiongpt.errors import MotionGPTError
-from motiongpt.eval.sides import judge_side, load_side_queries, parse_side
+from motiongpt.eval.sides import load_side_queries
+from motiongpt.motion.sides import judge_side, parse_side
 from motiongpt.motion.features import mirror_joints
 
 # the side each content's clips use, as the captions of data/bandai.py say (dataset-2: from the samples)

@@ -66,8 +66,23 @@ def test_the_main_job_needs_no_model_argument(tmp_path, capsys):
 
 
 def test_the_bundled_model_gives_the_pinned_codes_for_20_descriptions_and_2_seeds(bundled):
-    """Refactors must not change what the shipped model writes: codes pinned before the architecture change."""
+    """Refactors must not change what the shipped model writes (re-pinned once, for the side check: see the note)."""
     pinned = json.loads((Path(__file__).parent / "data" / "bundled_codes.json").read_text())
     for seed in pinned["seeds"]:
         got = [m.codes for m in bundled.generate(pinned["texts"], seed=seed)]
         assert got == pinned["codes"][str(seed)], seed
+
+
+def test_a_motion_on_the_other_side_than_asked_is_sampled_again(bundled):
+    from motiongpt.motion.sides import judge_side
+
+    text = "a woman walks diagonally to the left"
+    seed = 7 + json.loads((Path(__file__).parent / "data" / "bundled_codes.json").read_text())["texts"].index(text)
+    (unchecked,) = bundled.generate(text, seed=seed, side_retries=0)
+    assert judge_side(unchecked.joints, text).observed == "right" and unchecked.side_retries == 0
+    (checked,) = bundled.generate(text, seed=seed)
+    assert checked.side.expected == checked.side.observed == "left" and checked.side_retries >= 1
+    assert checked.record()["side"] == {"asked": "left", "used": "left", "retries": checked.side_retries}
+    assert checked.caption == text and checked.codes != unchecked.codes
+    (kick,) = bundled.generate("someone kicks with the right leg", seed=0)
+    assert "right" in kick.matched.caption  # never matched to a caption naming the other side

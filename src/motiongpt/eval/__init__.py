@@ -10,5 +10,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "motiongpt.eval.protocol": ["EvalSettings", "evaluate_generation", "score_real_motions"],
     "motiongpt.eval.control": ["control_metrics"],
     "motiongpt.eval.tokenizer": ["evaluator_metrics"],
-    "motiongpt.eval.sides": ["judge_side", "load_side_queries", "parse_side"],
+    "motiongpt.eval.sides": ["load_side_queries", "side_accuracy"],
 })

@@ -27,6 +27,7 @@ import numpy as np
 from motiongpt.data import layout
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory, load_npy, read_json, save_npy, write_json, write_text
+from motiongpt.motion.sides import named_side
 from motiongpt.sentences import TEXT_MODEL, embed_sentences, encoder_installed
 
 MATCHER_DIR = "captions"
@@ -66,14 +67,16 @@ class WordIndex:
             norms[rows] += self.idf[term] ** 2
         self.norms = np.sqrt(np.maximum(norms, 1e-12))
 
-    def best(self, text: str) -> tuple[int, float]:
-        """(row of the nearest caption, cosine similarity); row 0 and 0.0 when no word is shared."""
+    def best(self, text: str, excluded: np.ndarray | None = None) -> tuple[int, float]:
+        """(row of the nearest caption, cosine similarity), never an `excluded` row; 0.0 when no word is shared."""
         scores = np.zeros(len(self.norms))
         query = [t for t in set(_terms(text)) if t in self.idf]
         for term in query:
             scores[self.rows[term]] += self.idf[term] ** 2
         norm = np.sqrt(sum(self.idf[t] ** 2 for t in query)) or 1.0
         scores /= self.norms * norm
+        if excluded is not None:
+            scores[excluded] = -1.0
         best = int(scores.argmax())
         return best, float(scores[best])
 
@@ -86,6 +89,10 @@ class CaptionMatcher:
         self.embeddings = np.asarray(embeddings, np.float32)
         self.index = {_key(c): c for c in self.captions}
         self.words: WordIndex | None = None  # built on first use when the encoder is not installed
+        sides = np.array([named_side(c) or "" for c in self.captions])
+        # a description naming one side never gets a caption naming the other ("kicks with the right leg" was
+        # read as a left-leg caption, similarity 0.76, before this)
+        self.other_side = {"left": sides == "right", "right": sides == "left"}
 
     @classmethod
     def build(cls, captions: Sequence[str]) -> "CaptionMatcher":
@@ -110,15 +117,27 @@ class CaptionMatcher:
         if unknown and not encoder_installed():
             self.words = self.words or WordIndex(self.captions)
             for i in unknown:
-                row, similarity = self.words.best(texts[i])
+                row, similarity = self.words.best(texts[i], self._excluded(texts[i]))
                 out[i] = Match(texts[i], self.captions[row], similarity, "words")
         elif unknown:
             vectors = embed_sentences([texts[i] for i in unknown]).numpy()  # not cached: a server sees any text
             similarity = vectors @ self.embeddings.T
+            for row, i in enumerate(unknown):
+                excluded = self._excluded(texts[i])
+                if excluded is not None:
+                    similarity[row, excluded] = -np.inf
             best = similarity.argmax(axis=1)
             for row, i in enumerate(unknown):
                 out[i] = Match(texts[i], self.captions[best[row]], float(similarity[row, best[row]]))
         return out
+
+    def _excluded(self, text: str) -> np.ndarray | None:
+        """The captions a text may not be matched to: those naming the side it does not; None if it names none
+        or every caption would go."""
+        side = named_side(text)
+        if side is None or self.other_side[side].all():
+            return None
+        return self.other_side[side]
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         with atomic_directory(directory, overwrite=overwrite) as tmp:

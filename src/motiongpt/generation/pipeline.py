@@ -38,7 +38,8 @@ from motiongpt.llm.lit_llama import write_llm_dir
 from motiongpt.llm.lite import LiteLlama, lite_from_hf, load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.motion.features import features_to_joints
-from motiongpt.motion.skeleton import spec_for_dim
+from motiongpt.motion.sides import Verdict, judge_side, parse_side
+from motiongpt.motion.skeleton import T2M, spec_for_dim
 from motiongpt.sentences import encoder_installed, sentence_model
 from motiongpt.tokenizer.model import VQVAE
 
@@ -62,6 +63,7 @@ def model_dir(model: str | Path | None) -> Path:
         return NAMED_MODELS[str(model)]
     return Path(model)
 FALLBACK_CODE = 1  # the original's evaluation decodes a row of code 1 when nothing parses
+SIDE_SEED_STRIDE = 0x9E3779B9  # seeds of a side check's new samples: far from the seeds of neighbouring rows
 
 
 @dataclass
@@ -79,6 +81,8 @@ class GeneratedMotion:
     settings: GenerationSettings
     fmt: str  # the model's answer format
     matched: Match | None = None  # the training caption the LLM was given instead of `caption` (see matcher.py)
+    side: Verdict | None = None  # the side the caption names and the side the joints use (motion.sides)
+    side_retries: int = 0  # samples drawn again because the motion used the other side
 
     @property
     def satisfies_controls(self) -> bool:
@@ -92,7 +96,9 @@ class GeneratedMotion:
                 "satisfies_controls": self.satisfies_controls, "frames": len(self.joints), "fps": self.fps,
                 "matched_caption": self.matched.caption if self.matched else None,
                 "match_similarity": self.matched.similarity if self.matched else None,
-                "match_method": self.matched.method if self.matched else None}
+                "match_method": self.matched.method if self.matched else None,
+                "side": None if self.side is None else {"asked": self.side.expected, "used": self.side.observed,
+                                                        "retries": self.side_retries}}
 
 
 def _check_caption(text: object) -> str:
@@ -270,8 +276,26 @@ class MotionGPT:
                                                     chunk):
                     if match is not None and match.caption != caption:
                         result.caption, result.matched = caption, match
-                    results.append(result)
+                    results.append(self.side_checked(result, settings))
             return results
+
+    def side_checked(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
+        """`motion`, or where its caption names one side and its joints clearly use the other, a new sample of the
+        same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) that does not; each row on its own, so a
+        batch and single calls still agree."""
+        query = parse_side(motion.caption) if self.spec == T2M else None
+        if query is None or len(motion.joints) < 2:
+            return motion
+        verdict, retries = judge_side(motion.joints, query), 0
+        while verdict.observed not in (None, query.side) and retries < settings.side_retries:
+            retries += 1
+            seed = (motion.seed + retries * SIDE_SEED_STRIDE) % (MAX_SEED + 1)
+            given = motion.matched.caption if motion.matched else motion.caption
+            again = self.generate_rows([given], [motion.controls], [seed], settings)[0]
+            again.caption, again.matched = motion.caption, motion.matched
+            motion, verdict = again, judge_side(again.joints, query)
+        motion.side, motion.side_retries = verdict, retries
+        return motion
 
     def sized(self, settings: GenerationSettings) -> GenerationSettings:
         """The settings with max codes set to the codes their length needs, when they ask for a length."""

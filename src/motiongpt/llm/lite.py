@@ -192,11 +192,15 @@ class LiteLlama(torch.nn.Module):
     def quantize_int8(self) -> "LiteLlama":
         """The layers' linear maps as dynamic int8 (weights int8, activations quantised per call): a quarter of the
         memory traffic per token. The embedding and head stay as they are (the head is read by rows)."""
+        import warnings
+
         from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
         names = {name: default_dynamic_qconfig for name, module in self.model.layers.named_modules()
                  if isinstance(module, torch.nn.Linear)}
-        quantize_dynamic(self.model.layers, names, dtype=torch.qint8, inplace=True)
+        with warnings.catch_warnings():  # torch announces a successor API for quantised tensors; this one works
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated")
+            quantize_dynamic(self.model.layers, names, dtype=torch.qint8, inplace=True)
         return self
 
     def save_pretrained(self, directory: str | Path) -> None:
