@@ -103,3 +103,29 @@ def test_a_transformers_llama_as_lite_decodes_the_same_codes_from_the_answer_row
     made = MotionGPT(pipeline.vq, quantized, pipeline.tokenizer, pipeline.fmt).generate(texts, seed=3,
                                                                                        key_tokens=[5, 9])
     assert all(not m.fallback and m.satisfies_controls for m in made)
+
+
+def test_grouped_query_attention_and_the_growing_cache_match_transformers():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from motiongpt.llm.lite import lite_from_hf
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True)
+    hf = LlamaForCausalLM(config).eval()
+    lite = lite_from_hf(hf)
+    ids = torch.randint(0, 50, (3, 90))  # past the cache's first 64 positions, so it grows once
+    mask = torch.ones_like(ids)
+    mask[0, :7] = 0  # a left-padded row
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        full = hf(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+        cache = lite.new_cache()
+        steps = [lite(ids[:, :40], mask[:, :40], positions[:, :40], cache, use_cache=True).logits[:, -1]]
+        for t in range(40, 90):
+            steps.append(lite(ids[:, t:t + 1], mask[:, :t + 1], positions[:, t:t + 1], cache,
+                              use_cache=True).logits[:, -1])
+    assert torch.allclose(torch.stack(steps[1:], 1), full[:, 40:], atol=1e-4)
+    assert torch.allclose(steps[0], full[:, 39], atol=1e-4)
