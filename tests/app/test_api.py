@@ -196,3 +196,7 @@ def test_the_bundled_model_serves_its_examples_and_says_how_it_read_a_descriptio
         assert result["codes"] == direct.codes and result["warning"] is None
         (far,) = c.post("/api/generate", data={"text": "a person sits down on a chair", "seed": "4"}).json()["results"]
         assert "far from what this model learnt" in far["warning"] and "\n" not in far["warning"]
+        assert result["side"] is None and far["side"] is None
+        (kick,) = c.post("/api/generate", data={"text": "someone kicks with the right leg", "seed": "0"}).json()[
+            "results"]
+        assert "right" in kick["matched_caption"] and kick["side"]["asked"] == "right"

@@ -280,7 +280,7 @@ class MotionService:
             files = {suffix: f"/api/results/{rid}/{name}" for name, (suffix, _) in RESULT_FILES.items()}
             out.append({"id": rid, "caption": motion.caption, "seed": motion.seed, "codes": motion.codes,
                         "matched_caption": motion.matched.caption if motion.matched else None,
-                        "warning": warnings.get(motion.caption),
+                        "warning": warnings.get(motion.caption), "side": motion.record()["side"],
                         "frames": int(len(motion.joints)), "fps": motion.fps,
                         "controls": asdict(motion.controls), "satisfies_controls": motion.satisfies_controls,
                         "joints": np.round(motion.joints.astype(np.float64), 4).tolist(), "files": files})

@@ -196,6 +196,9 @@ def run_generate(args: argparse.Namespace) -> int:
             by = " by words; pip install 'motiongpt[matcher]' to read it by meaning" \
                 if result.matched.method == "words" else ""
             note += f", read as {result.matched.caption!r} (similarity {result.matched.similarity:.2f}{by})"
+        if result.side_retries:
+            note += (f", sampled {result.side_retries} more time(s): the first used the other side than the "
+                     f"{result.side.expected} asked for")
         print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
     return 0
 

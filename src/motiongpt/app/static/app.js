@@ -46,6 +46,10 @@
     if (result.warning) {
       card.querySelector(".warning").textContent = result.warning;
     }
+    if (result.side && result.side.retries) {
+      card.querySelector(".matched").textContent +=
+        ` · sampled ${result.side.retries} more time(s): the first used the other side than the ${result.side.asked}`;
+    }
     const seconds = (result.frames / result.fps).toFixed(1);
     card.querySelector(".meta").textContent =
       `seed ${result.seed} · ${result.frames} frames (${seconds} s) · ${result.codes.length} codes: ${result.codes.join(",")}`;
