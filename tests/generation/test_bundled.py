@@ -82,7 +82,18 @@ def test_a_motion_on_the_other_side_than_asked_is_sampled_again(bundled):
     assert judge_side(unchecked.joints, text).observed == "right" and unchecked.side_retries == 0
     (checked,) = bundled.generate(text, seed=seed)
     assert checked.side.expected == checked.side.observed == "left" and checked.side_retries >= 1
-    assert checked.record()["side"] == {"asked": "left", "used": "left", "retries": checked.side_retries}
+    assert checked.record()["side"] == {"asked": "left", "used": "left", "retries": checked.side_retries,
+                                       "mirrored": False}
     assert checked.caption == text and checked.codes != unchecked.codes
     (kick,) = bundled.generate("someone kicks with the right leg", seed=0)
     assert "right" in kick.matched.caption  # never matched to a caption naming the other side
+
+
+def test_when_every_sample_uses_the_other_side_the_last_is_mirrored(bundled):
+    (motion,) = bundled.generate("a woman walks forward-left at an angle", seed=42)
+    assert motion.side_retries == 3 and motion.mirrored and motion.side.observed == "left"
+    features, joints = bundled.decode(motion.codes)  # the codes are the mirrored motion's own
+    assert np.allclose(joints[:len(motion.joints)], motion.joints) and len(motion.joints) == 4 * len(motion.codes)
+    assert motion.record()["side"]["mirrored"] is True
+    (unchecked,) = bundled.generate("a woman walks forward-left at an angle", seed=42, side_retries=0)
+    assert not unchecked.mirrored and unchecked.side is not None and unchecked.side.observed == "right"

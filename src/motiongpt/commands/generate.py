@@ -198,7 +198,8 @@ def run_generate(args: argparse.Namespace) -> int:
             note += f", read as {result.matched.caption!r} (similarity {result.matched.similarity:.2f}{by})"
         if result.side_retries:
             note += (f", sampled {result.side_retries} more time(s): the first used the other side than the "
-                     f"{result.side.expected} asked for")
+                     f"{result.side.expected} asked for" + ("; every one did, so the last is mirrored"
+                                                             if result.mirrored else ""))
         print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
     return 0
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,8 @@ from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.lit_llama import write_llm_dir
 from motiongpt.llm.lite import LiteLlama, lite_from_hf, load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
-from motiongpt.motion.features import features_to_joints
+from motiongpt.llm.tasks import Task
+from motiongpt.motion.features import features_to_joints, joints_to_features, mirror_joints
 from motiongpt.motion.sides import Verdict, judge_side, parse_side
 from motiongpt.motion.skeleton import T2M, spec_for_dim
 from motiongpt.sentences import encoder_installed, sentence_model
@@ -83,6 +84,7 @@ class GeneratedMotion:
     matched: Match | None = None  # the training caption the LLM was given instead of `caption` (see matcher.py)
     side: Verdict | None = None  # the side the caption names and the side the joints use (motion.sides)
     side_retries: int = 0  # samples drawn again because the motion used the other side
+    mirrored: bool = False  # every sample used the other side: the last one, mirrored (see `MotionGPT.mirrored`)
 
     @property
     def satisfies_controls(self) -> bool:
@@ -98,7 +100,7 @@ class GeneratedMotion:
                 "match_similarity": self.matched.similarity if self.matched else None,
                 "match_method": self.matched.method if self.matched else None,
                 "side": None if self.side is None else {"asked": self.side.expected, "used": self.side.observed,
-                                                        "retries": self.side_retries}}
+                                                        "retries": self.side_retries, "mirrored": self.mirrored}}
 
 
 def _check_caption(text: object) -> str:
@@ -281,8 +283,8 @@ class MotionGPT:
 
     def side_checked(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
         """`motion`, or where its caption names one side and its joints clearly use the other, a new sample of the
-        same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) that does not; each row on its own, so a
-        batch and single calls still agree."""
+        same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) that does not, or failing all of them (a text
+        prompt only) the last one mirrored. Each row on its own, so a batch and single calls still agree."""
         query = parse_side(motion.caption) if self.spec == T2M else None
         if query is None or len(motion.joints) < 2:
             return motion
@@ -294,8 +296,24 @@ class MotionGPT:
             again = self.generate_rows([given], [motion.controls], [seed], settings)[0]
             again.caption, again.matched = motion.caption, motion.matched
             motion, verdict = again, judge_side(again.joints, query)
+        if verdict.observed not in (None, query.side) and settings.side_retries and \
+                motion.controls.task == Task.TEXT:
+            motion = self.mirrored(motion)
+            verdict = judge_side(motion.joints, query)
         motion.side, motion.side_retries = verdict, retries
         return motion
+
+    def mirrored(self, motion: GeneratedMotion) -> GeneratedMotion:
+        """The left-right mirror image of a motion, as codes of this VQ-VAE (the data's mirrored clips are made the
+        same way: mirrored joints, their features): the side check's last resort, for a description whose every
+        sample came out on the other side. The codes decode to the returned motion; `answer` stays the LLM's."""
+        features = np.asarray(joints_to_features(mirror_joints(motion.joints, self.spec), self.spec))
+        frames, unit = len(motion.joints), self.vq.config.frames_per_code
+        # the features of T frames of joints are T - 1 long; the last frame fills up to whole codes
+        features = np.concatenate([features, np.repeat(features[-1:], -(-frames // unit) * unit - len(features), 0)])
+        codes = [int(c) for c in self.vq.encode_motion(features.astype(np.float32))]
+        features, joints = self.decode(codes)
+        return replace(motion, codes=codes, features=features[:frames], joints=joints[:frames], mirrored=True)
 
     def sized(self, settings: GenerationSettings) -> GenerationSettings:
         """The settings with max codes set to the codes their length needs, when they ask for a length."""
