@@ -88,7 +88,7 @@ def test_a_pretrained_base_swaps_the_llm_step_for_lora_on_balanced_instructions(
     settings = recipe_settings("cpu", base="smollm2-135m", minutes={"llm": 60})
     llm = settings["llm"]
     assert llm["base"] == "smollm2-135m" and not llm["full"] and llm["lr"] == 3e-3 and llm["prompt"] == "compact"
-    assert llm["steps"] == 120 and settings["instructions"]["balance"] == 0.5
+    assert llm["steps"] == 360 and settings["instructions"]["balance"] == 0.5 and settings["eval"]["tasks"] == ["text"]
     assert recipe_settings("cpu", base="small") == recipe_settings("cpu")
     assert "balance" not in recipe_settings("cpu")["instructions"]
 

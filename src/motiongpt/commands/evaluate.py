@@ -129,7 +129,8 @@ def _eval(args: argparse.Namespace) -> int:
     settings.check()
     evaluator = load_evaluator(**chosen_evaluator(args))
     dataset = open_split(args.data, args.split, evaluator.feature_dim)
-    model = MotionGPT.from_pretrained(args.model, device=device_of(args), dtype=dtype_of(args), quantize=quantize_of(args))
+    model = MotionGPT.from_pretrained(args.model, device=device_of(args), dtype=dtype_of(args),
+                                      quantize=quantize_of(args))
     identity = run_identity(args.model, args.data, args.split, evaluator_files(**chosen_evaluator(args)))
     results = evaluate_generation(model, evaluator, dataset, args.out, settings, identity=identity,
                                   cache_dir=args.cache, progress=not args.quiet)

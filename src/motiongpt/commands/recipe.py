@@ -24,7 +24,8 @@ def _assignments(items: list[str] | None, kind: type, option: str, example: str)
 
 def _run(args: argparse.Namespace) -> int:
     run_recipe(args.shared_data, args.out, preset=args.preset, until=args.until,
-               steps=_assignments(args.steps, int, "--steps", "llm=300"), minutes=_assignments(args.minutes, float, "--minutes", "llm=60"),
+               steps=_assignments(args.steps, int, "--steps", "llm=300"),
+               minutes=_assignments(args.minutes, float, "--minutes", "llm=60"),
                cache=args.cache, progress=not args.quiet, base=args.base,
                reuse=_assignments(args.reuse, str, "--reuse", "vq_train=bundled"))
     return 0
@@ -51,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a training budget in minutes, turned into steps with the preset's measured speeds")
     p.add_argument("--reuse", action="append", metavar="STEP=DIR",
                    help=f"use a trained model instead of training one, for {' or '.join(REUSABLE)}; DIR=bundled "
-                        "takes the package's own (the bundled model's codes and evaluator), e.g. --reuse vq_train=bundled")
+                        "takes the package's own (the bundled model's codes and evaluator), e.g. "
+                        "--reuse vq_train=bundled")
     p.add_argument("--cache", help="where dataset-2's archive is unpacked (default ~/.cache/motiongpt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars from the VQ-VAE and eval steps")
     p.set_defaults(func=_run)
