@@ -138,6 +138,8 @@ def test_lora_on_a_gguf_base_saves_and_reloads_to_the_same_logits(tiny_hf, instr
     base = resolve_pretrained(str(path))
     # the GGUF file is the base on record (loads convert it once into the cache), never the cache dir
     assert meta["kind"] == "lora" and meta["base"] == str(path.resolve()) and base.parent.parent == tmp_path / "cache"
+    adapter = json.loads((result.out / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == meta["base"] and not (result.out / "README.md").exists()
     ids = encode_prompt(tok, build_prompt(Task.TEXT.instruction, "a person walks forward.", None, "vocab"))
     trained = logits(result.model, ids)
     assert torch.allclose(logits(reloaded, ids), trained, atol=1e-5)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import atomic_directory, dir_hash, seed_everything, write_json
+from motiongpt.io import atomic_directory, dir_hash, read_json, seed_everything, write_json
 from motiongpt.llm.base import (BASES, add_code_tokens, build_base, load_causal_lm, load_tokenizer, nf4_config,
                                require_4bit)
 from motiongpt.llm.finetuned import META_NAME, bos_ids
@@ -417,6 +417,11 @@ def _save_final(model, tokenizer, out: Path, meta: dict) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     if meta["kind"] == "lora":
         model.save_pretrained(str(tmp), save_embedding_layers=False)
+        # PEFT records the dir the base was loaded from (a cache path of this machine) and writes a template
+        # README; the base on record is `meta["base"]` (a name, a GGUF file or a dir), and no README is needed
+        (tmp / "README.md").unlink(missing_ok=True)
+        adapter = read_json(tmp / "adapter_config.json")
+        write_json(tmp / "adapter_config.json", {**adapter, "base_model_name_or_path": meta["base"]})
     else:
         model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
