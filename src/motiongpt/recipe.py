@@ -157,12 +157,13 @@ def recipe_settings(preset: str, steps: dict[str, int] | None = None, minutes: d
 
 def _reused_dir(name: str, directory: str) -> Path:
     """The model dir that `--reuse name=directory` names; "bundled" is the package's own VQ-VAE or evaluator."""
-    if directory == "bundled":
-        from motiongpt.eval.evaluator import BUNDLED_EVALUATOR
-        from motiongpt.generation.pipeline import BUNDLED_MODEL
+    from motiongpt.eval.evaluators import evaluator_dir
+    from motiongpt.generation.pipeline import VQ_DIR, model_dir
 
-        return {"vq_train": BUNDLED_MODEL / "vq", "evaluator": BUNDLED_EVALUATOR}[name]
-    path = Path(directory).resolve()
+    if directory == "bundled":
+        path = model_dir(directory) / VQ_DIR if name == "vq_train" else evaluator_dir(directory)
+    else:
+        path = Path(directory).resolve()
     if not (path / "config.json").is_file():
         raise MotionGPTError(f"--reuse {name}={directory}: no config.json there; expected a trained model dir")
     return path

@@ -278,20 +278,26 @@ def load_lite(directory: str | Path, device: torch.device, dtype: torch.dtype | 
         return None
     if config is None:
         return None
-    state = load_file(str(directory / "model.safetensors"))
-    if config.tie_word_embeddings and "lm_head.weight" not in state:
-        state["lm_head.weight"] = state["model.embed_tokens.weight"]
-    with skip_weight_init():
-        model = LiteLlama(config)
+    try:
+        model = _built(config, load_file(str(directory / "model.safetensors")))
+    except RuntimeError as err:
+        raise MotionGPTError(f"{directory}: weights do not fit its config.json ({str(err).splitlines()[0]})"
+                             ) from None
     with small_model_threads(model):  # copies of a few MB: threads in step would cost more than they do
-        try:
-            model.load_state_dict(state, strict=True, assign=True)
-        except RuntimeError as err:
-            raise MotionGPTError(f"{directory}: weights do not fit its config.json ({str(err).splitlines()[0]})"
-                                 ) from None
         model = model.to(device=device, dtype=dtype or torch.float32).eval()
     model.inv_freq = model.inv_freq.float()
     return model, LiteTokenizer(directory), meta
+
+
+def _built(config: LiteConfig, state: dict[str, torch.Tensor]) -> LiteLlama:
+    """A LiteLlama on the given tensors (assigned, not copied); tied embeddings give the head its weight."""
+    if config.tie_word_embeddings and "lm_head.weight" not in state:
+        state = {**state, "lm_head.weight": state["model.embed_tokens.weight"]}
+    with skip_weight_init():
+        model = LiteLlama(config)
+    model.load_state_dict(state, strict=True, assign=True)
+    model.inv_freq = model.inv_freq.float()  # rotary frequencies stay float32 whatever the weights' dtype
+    return model
 
 
 def lite_from_hf(model: torch.nn.Module) -> LiteLlama | None:
@@ -302,14 +308,7 @@ def lite_from_hf(model: torch.nn.Module) -> LiteLlama | None:
     config = LiteConfig.from_dict(model.config.to_dict())
     if config is None:
         return None
-    state = dict(model.state_dict())
-    if config.tie_word_embeddings and "lm_head.weight" not in state:
-        state["lm_head.weight"] = state["model.embed_tokens.weight"]
-    with skip_weight_init():
-        lite = LiteLlama(config)
-    lite.load_state_dict(state, strict=True, assign=True)
-    lite.inv_freq = lite.inv_freq.float()
-    return lite.to(next(model.parameters()).device).eval()
+    return _built(config, dict(model.state_dict())).to(next(model.parameters()).device).eval()
 
 
 def _inv_freq(config: LiteConfig) -> torch.Tensor:
