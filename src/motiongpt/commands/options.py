@@ -59,7 +59,7 @@ def dtype_of(args: argparse.Namespace):
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
     """--model: a MotionGPT model dir or the name of one the package ships."""
-    from motiongpt.generation.pipeline import NAMED_MODELS
+    from motiongpt.generation.models import NAMED_MODELS
 
     parser.add_argument("--model", default=None,
                         help="model dir (pipeline.json, vq/, llm/) or a shipped model's name "

@@ -29,6 +29,7 @@ from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Contro
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
+from motiongpt.generation.models import BUNDLED_MODEL, NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
 from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number, check_seed
@@ -47,22 +48,7 @@ from motiongpt.tokenizer.model import VQVAE
 PIPELINE_NAME = "pipeline.json"
 VQ_DIR = "vq"
 LLM_DIR = "llm"
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-BUNDLED_MODEL = ASSETS / "model"
-# Models shipped in the package, by the names `--model` and `from_pretrained` take (a dir of that name wins).
-# balanced: the bundled model's LLM trained again on instructions balanced by content and style (MODEL_CARD.md,
-# "Balanced sampling and a pretrained base"); it shares the bundled model's VQ-VAE and caption list.
-NAMED_MODELS = {"bundled": BUNDLED_MODEL, "balanced": ASSETS / "model-balanced"}
 MATCHER_KEY = "captions"  # pipeline.json may point at another model's caption list
-
-
-def model_dir(model: str | Path | None) -> Path:
-    """The dir of a model given by name (`NAMED_MODELS`), by dir, or not at all (the bundled model)."""
-    if model is None:
-        return BUNDLED_MODEL
-    if str(model) in NAMED_MODELS and not Path(model).exists():
-        return NAMED_MODELS[str(model)]
-    return Path(model)
 FALLBACK_CODE = 1  # the original's evaluation decodes a row of code 1 when nothing parses
 SIDE_SEED_STRIDE = 0x9E3779B9  # seeds of a side check's new samples: far from the seeds of neighbouring rows
 
