@@ -1,7 +1,8 @@
 """Left/right: does a model answer with the side its description asks for? The 46 sided descriptions of
 eval/sides.tsv, generated with several seeds and judged in joint space (eval/sides.py).
 
-Usage: python benchmarks/bench_sides.py [--model DIR] [--seeds 0 1 2] [--no-match] [--no-side-check] [--name NAME]
+Usage: python benchmarks/bench_sides.py [--model DIR] [--seeds 0 1 2] [--no-match] [--no-side-check]
+       [--side-retries N] [--name NAME]
 Prints and writes benchmarks/results/sides[-NAME].json.
 """
 
@@ -24,10 +25,12 @@ def main() -> None:
     parser.add_argument("--no-match", action="store_true", help="give the LLM the descriptions as written")
     parser.add_argument("--no-side-check", action="store_true",
                         help="keep every first sample (no new sample when the joints use the other side)")
+    parser.add_argument("--side-retries", type=int, default=GenerationSettings().side_retries,
+                        help="new samples at most when a motion does not clearly use the asked side")
     parser.add_argument("--name", default="")
     args = parser.parse_args()
     model = MotionGPT.from_pretrained(args.model)
-    retries = 0 if args.no_side_check else GenerationSettings().side_retries
+    retries = 0 if args.no_side_check else args.side_retries
     result = {"model": args.model or "bundled", "seeds": args.seeds, "match_captions": not args.no_match,
               "side_retries": retries,
               **side_accuracy(model, seeds=tuple(args.seeds), match_captions=not args.no_match, side_retries=retries)}

@@ -3,10 +3,13 @@ map covers stops the command before anything is generated or written."""
 
 from __future__ import annotations
 
+import numpy as np
 import pygltflib
 
 from motiongpt.cli import main
 from motiongpt.data.bvh import read_bvh
+from motiongpt.export.bvh import BVH_JOINT_NAMES
+from motiongpt.export.verify import bvh_package_positions, joint_errors
 
 
 def test_generate_writes_every_rig_format_on_the_template(tmp_path, bandai_sample_bvh, capsys, blender):
@@ -22,6 +25,21 @@ def test_generate_writes_every_rig_format_on_the_template(tmp_path, bandai_sampl
     assert [gltf.nodes[j].name for j in gltf.skins[0].joints] == bvh.names
     names, positions, fps = blender.import_positions(out / "motion.fbx")
     assert set(names) == set(bvh.names) and fps == 20 and len(positions) == bvh.num_frames
+
+
+def test_the_bvh_read_back_by_another_parser_gives_the_joints_of_motion_npy(tmp_path):
+    out = tmp_path / "walk"
+    assert main(["generate", "a person walks forward and turns right", "-o", str(out), "--seed", "3",
+                 "--formats", "npy,bvh"]) == 0
+    joints = np.load(out / "motion.npy")
+    names, positions = bvh_package_positions(out / "motion.bvh", scale=0.01)
+    assert joint_errors(names, positions, BVH_JOINT_NAMES, joints).max() < 1e-3  # metres
+    raw = tmp_path / "raw"
+    assert main(["generate", "a person walks forward and turns right", "-o", str(raw), "--seed", "3",
+                 "--formats", "npy,bvh", "--raw-joints"]) == 0
+    names, positions = bvh_package_positions(raw / "motion.bvh", scale=0.01)  # the same fit of the same motion
+    assert joint_errors(names, positions, BVH_JOINT_NAMES, joints).max() < 1e-3
+    assert np.abs(np.load(raw / "motion.npy") - joints).max() > 1e-3  # the decoder's bones drift
 
 
 def test_generate_with_an_uncovered_template_writes_nothing(tmp_path, capsys):

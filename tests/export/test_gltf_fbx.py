@@ -13,9 +13,9 @@ import pytest
 
 from motiongpt.cli import main
 from motiongpt.export.bvh import BVH_JOINT_NAMES, save_rig_bvh
-from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.gltf import save_glb
 from motiongpt.export.verify import bvh_package_positions, gltf_positions, joint_errors
+from motiongpt.motion.fit import fit_skeleton
 
 MM = 1e-3
 

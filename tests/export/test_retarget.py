@@ -12,11 +12,11 @@ from motiongpt.data.bvh import read_bvh
 from motiongpt.data.humanml3d import bvh_to_joints
 from motiongpt.data.rigmap import builtin_map
 from motiongpt.export.bvh import bvh_to_rig, save_rig_bvh
-from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.retarget import load_template, named_rig, retarget
-from motiongpt.export.rig import RigMotion
 from motiongpt.export.verify import reproportioned, worst_bone_angle
+from motiongpt.motion.fit import fit_skeleton
 from motiongpt.motion.quaternion import qidentity
+from motiongpt.motion.rig import RigMotion
 from motiongpt.motion.skeleton import T2M
 
 BANDAI_TEMPLATE = "dataset-2_walk_normal_001.bvh"

@@ -89,14 +89,32 @@ def test_a_motion_on_the_other_side_than_asked_is_sampled_again(bundled):
     assert "right" in kick.matched.caption  # never matched to a caption naming the other side
 
 
-def test_when_every_sample_uses_the_other_side_the_last_is_mirrored(bundled):
+def test_when_no_sample_uses_the_asked_side_one_on_the_other_is_mirrored(bundled):
+    from motiongpt.motion.fit import fit_skeleton
+
     (motion,) = bundled.generate("a woman walks forward-left at an angle", seed=42)
     assert motion.side_retries == 3 and motion.mirrored and motion.side.observed == "left"
     features, joints = bundled.decode(motion.codes)  # the codes are the mirrored motion's own
-    assert np.allclose(joints[:len(motion.joints)], motion.joints) and len(motion.joints) == 4 * len(motion.codes)
+    assert len(motion.joints) == 4 * len(motion.codes)
+    assert np.allclose(fit_skeleton(joints[:len(motion.joints)]).positions(), motion.joints, atol=1e-5)
     assert motion.record()["side"]["mirrored"] is True
     (unchecked,) = bundled.generate("a woman walks forward-left at an angle", seed=42, side_retries=0)
     assert not unchecked.mirrored and unchecked.side is not None and unchecked.side.observed == "right"
+
+
+def test_generated_joints_are_those_of_a_rigid_skeleton_fitted_to_the_decoded_ones(bundled):
+    from motiongpt.motion.skeleton import T2M
+
+    def bone_spread(joints):  # metres: how much each bone's length varies over the frames, the worst bone
+        return np.ptp(np.linalg.norm(joints[:, 1:] - joints[:, list(T2M.parents[1:])], axis=-1), axis=0).max()
+
+    (motion,) = bundled.generate("a happy person waves with both hands", seed=0)
+    (raw,) = bundled.generate("a happy person waves with both hands", seed=0, rigid_bones=False)
+    decoded = bundled.decode(motion.codes)[1][:len(motion.joints)]
+    assert raw.codes == motion.codes and raw.rig is None and np.array_equal(raw.joints, decoded)
+    assert bone_spread(decoded) > 0.02 and bone_spread(motion.joints) < 1e-4
+    assert np.allclose(motion.rig.positions(), motion.joints, atol=1e-6)
+    assert np.linalg.norm(motion.joints - decoded, axis=-1).mean() < 0.01  # close to the decoded joints
 
 
 def test_the_balanced_model_loads_by_name_and_shares_the_bundled_vq_vae(bundled):

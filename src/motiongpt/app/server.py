@@ -57,7 +57,6 @@ from motiongpt.data.bandai import ACTIONS
 from motiongpt.data.captions import third_person
 from motiongpt.errors import MotionGPTError
 from motiongpt.export.bvh import save_rig_bvh
-from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.gltf import save_glb
 from motiongpt.export.render import render_gif, render_mp4
 from motiongpt.generation.controls import parse_code, parse_code_list, pose_features
@@ -66,6 +65,7 @@ from motiongpt.generation.pipeline import GeneratedMotion, MotionGPT, model_dir
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
 from motiongpt.limits import MAX_SEED, MAX_UPLOAD_BYTES, parse_int, parse_number
+from motiongpt.motion.fit import fit_skeleton
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 EXAMPLES_NAME = "examples.txt"  # optional, in a model dir: one example description per line
@@ -130,6 +130,8 @@ class ResultStore:
         stem = f"{slug(motion.caption, sep='-')}_seed{motion.seed}"
         entry = {"folder": folder, "stem": stem, "joints": motion.joints, "caption": motion.caption, "fps": motion.fps,
                  "lock": threading.Lock()}
+        if motion.rig is not None:
+            entry["rig"] = motion.rig
         with self._lock:
             self._entries[rid] = entry
             while len(self._entries) > self.capacity:

@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-match", action="store_true",
                         help="give the LLM the description as written, not the nearest training caption (for "
                              "model dirs with captions/, such as the bundled model)")
+    parser.add_argument("--raw-joints", action="store_true",
+                        help="keep the decoder's joints, whose bone lengths drift, instead of the rigid skeleton "
+                             "fitted to them that motion.npy, the videos and the rig files otherwise share")
     parser.add_argument("--batch-size", type=int, default=32, help="rows decoded together (default: 32)")
     parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                         help=f"comma-separated among {','.join(OUTPUT_FORMATS)} (default: "
@@ -166,7 +169,7 @@ def run_generate(args: argparse.Namespace) -> int:
         texts = [caption]
     if not texts:
         raise MotionGPTError("no description given (TEXT, --from-file or --prompt/--input)")
-    settings = sampling_settings(args, use_cache=not args.no_cache, frames=args.frames)
+    settings = sampling_settings(args, use_cache=not args.no_cache, frames=args.frames, rigid_bones=not args.raw_joints)
     if args.seconds is not None:
         check_number(args.seconds, "--seconds", 0.0, MAX_CLIP_SECONDS)
     check_request(texts, args.num_samples, args.batch_size, args.seed)
@@ -197,9 +200,9 @@ def run_generate(args: argparse.Namespace) -> int:
                 if result.matched.method == "words" else ""
             note += f", read as {result.matched.caption!r} (similarity {result.matched.similarity:.2f}{by})"
         if result.side_retries:
-            note += (f", sampled {result.side_retries} more time(s): the first used the other side than the "
-                     f"{result.side.expected} asked for" + ("; every one did, so the last is mirrored"
-                                                             if result.mirrored else ""))
+            note += (f", sampled {result.side_retries} more time(s): the first did not clearly use the "
+                     f"{result.side.expected} side asked for" + ("; none did, so one that used the other side is "
+                                                                 "mirrored" if result.mirrored else ""))
         print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
     return 0
 
@@ -222,7 +225,7 @@ def write_sample(result, directory: Path, formats: list[str], overwrite: bool, r
             render_gif(result.joints, tmp / "motion.gif", fps=result.fps, title=result.caption)
         if "mp4" in formats:
             render_mp4(result.joints, tmp / "motion.mp4", fps=result.fps, title=result.caption)
-        write_rig_files(result.joints, tmp / "motion", formats, result.fps, rig or RigChoice())
+        write_rig_files(result.joints, tmp / "motion", formats, result.fps, rig or RigChoice(), fitted=result.rig)
 
 
 def run_assemble(args: argparse.Namespace) -> int:

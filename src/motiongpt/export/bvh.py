@@ -1,6 +1,6 @@
 """Joint positions (T x 22 x 3, metres, Y up) -> BVH for Blender, Maya, Unity, Unreal; any `RigMotion` -> BVH.
 
-The skeleton is the rigid one `motiongpt.export.fit.fit_skeleton` fits to the motion (bone lengths from the motion,
+The skeleton is the rigid one `motiongpt.motion.fit.fit_skeleton` fits to the motion (bone lengths from the motion,
 an upright T-pose at rest, natural twists), with the SMPL joint names; its root path is the motion's. A `RigMotion`
 retargeted onto a template rig keeps the template's channels (order and count) and unit.
 """
@@ -13,10 +13,10 @@ import numpy as np
 
 from motiongpt.data.bvh import POSITION_CHANNELS, ROTATION_CHANNELS, BVHMotion, write_bvh
 from motiongpt.errors import MotionGPTError
-from motiongpt.export.fit import JOINT_NAMES, fit_skeleton
-from motiongpt.export.rig import RigMotion
+from motiongpt.motion.fit import JOINT_NAMES, fit_skeleton
 from motiongpt.motion.kinematics import children_of
 from motiongpt.motion.quaternion import matrix_to_quat, quat_to_matrix
+from motiongpt.motion.rig import RigMotion
 from motiongpt.motion.skeleton import T2M
 
 BVH_JOINT_NAMES = JOINT_NAMES  # SMPL joint names as DCC tools and SMPL exporters spell them, in T2M order

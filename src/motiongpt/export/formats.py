@@ -10,10 +10,10 @@ import numpy as np
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.export.bvh import save_rig_bvh
-from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.gltf import save_glb
 from motiongpt.export.retarget import Template, load_template, named_rig, retarget, rig_names
-from motiongpt.export.rig import RigMotion
+from motiongpt.motion.fit import fit_skeleton
+from motiongpt.motion.rig import RigMotion
 
 RIG_FORMATS = ("bvh", "fbx", "glb")
 
@@ -60,12 +60,13 @@ def check_formats(formats: list[str], num_joints: int) -> None:
 
 
 def write_rig_files(joints: np.ndarray, base: Path, formats: list[str], fps: float,
-                    choice: RigChoice = RigChoice()) -> list[Path]:
-    """Write base.bvh / base.fbx / base.glb (those of `formats` among them) from one skeleton fit of `joints`."""
+                    choice: RigChoice = RigChoice(), fitted: RigMotion | None = None) -> list[Path]:
+    """Write base.bvh / base.fbx / base.glb (those of `formats` among them) from one skeleton fit of `joints`
+    (`fitted` when the caller has it already: a generated motion's `rig`)."""
     wanted = [f for f in RIG_FORMATS if f in formats]
     if not wanted:
         return []
-    motion = choice.apply(fit_skeleton(joints, fps=fps))
+    motion = choice.apply(fit_skeleton(joints, fps=fps) if fitted is None else fitted)
     written = []
     for fmt in wanted:
         path = base.with_name(f"{base.name}.{fmt}")

@@ -16,10 +16,10 @@ import numpy as np
 import pygltflib
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.export.rig import RigMotion
 from motiongpt.io import atomic_path
 from motiongpt.motion.kinematics import children_of
 from motiongpt.motion.quaternion import normalize
+from motiongpt.motion.rig import RigMotion
 
 BONE_WIDTH = 0.12  # octahedron radius as a fraction of the bone's length ...
 BONE_MAX_RADIUS = 0.03  # ... at most this many metres

@@ -27,9 +27,9 @@ from motiongpt.data.humanml3d import load_rig
 from motiongpt.data.rigmap import BUILTIN_NAMES, SMPL_JOINTS, RigMap, builtin_map
 from motiongpt.errors import MotionGPTError
 from motiongpt.export.bvh import bvh_to_rig
-from motiongpt.export.fit import pose_rotations
-from motiongpt.export.rig import RigMotion, local_rotations
+from motiongpt.motion.fit import pose_rotations
 from motiongpt.motion.quaternion import matrix_to_quat, qfix
+from motiongpt.motion.rig import RigMotion, local_rotations
 from motiongpt.motion.skeleton import T2M
 
 LEG = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),

@@ -40,6 +40,8 @@ from motiongpt.llm.lite import LiteLlama, lite_from_hf, load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.llm.tasks import Task
 from motiongpt.motion.features import features_to_joints, joints_to_features, mirror_joints
+from motiongpt.motion.fit import fit_skeleton
+from motiongpt.motion.rig import RigMotion
 from motiongpt.motion.sides import Verdict, judge_side, parse_side
 from motiongpt.motion.skeleton import T2M, spec_for_dim
 from motiongpt.sentences import encoder_installed, sentence_model
@@ -60,7 +62,7 @@ class GeneratedMotion:
     answer: str  # what the LLM wrote after `### Response:`
     codes: list[int]
     features: np.ndarray  # (frames_per_code * len(codes), D), raw (un-normalised)
-    joints: np.ndarray  # (frames_per_code * len(codes), J, 3), metres, Y up, at `fps`
+    joints: np.ndarray  # (frames_per_code * len(codes), J, 3), metres, Y up, at `fps`: `rig`'s when it is set
     seed: int
     controls: Controls
     fallback: bool  # nothing parsed (unconstrained only): the original's row of code 1
@@ -69,8 +71,9 @@ class GeneratedMotion:
     fmt: str  # the model's answer format
     matched: Match | None = None  # the training caption the LLM was given instead of `caption` (see matcher.py)
     side: Verdict | None = None  # the side the caption names and the side the joints use (motion.sides)
-    side_retries: int = 0  # samples drawn again because the motion used the other side
-    mirrored: bool = False  # every sample used the other side: the last one, mirrored (see `MotionGPT.mirrored`)
+    side_retries: int = 0  # samples drawn again because the motion did not clearly use the asked side
+    mirrored: bool = False  # no sample clearly used the asked side: one that used the other, mirrored
+    rig: RigMotion | None = None  # the rigid skeleton fitted to the decoded joints (settings.rigid_bones)
 
     @property
     def satisfies_controls(self) -> bool:
@@ -264,30 +267,44 @@ class MotionGPT:
                                                     chunk):
                     if match is not None and match.caption != caption:
                         result.caption, result.matched = caption, match
-                    results.append(self.side_checked(result, settings))
+                    results.append(self.side_checked(self.rigid(result, settings), settings))
             return results
 
     def side_checked(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
-        """`motion`, or where its caption names one side and its joints clearly use the other, a new sample of the
-        same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) that does not, or failing all of them (a text
-        prompt only) the last one mirrored. Each row on its own, so a batch and single calls still agree."""
+        """`motion`, or where its caption names one side and its joints do not clearly use it, new samples of the
+        same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) until one does. Failing all of them: for a
+        text prompt, the first sample that clearly used the other side, mirrored (its mirror clearly uses the asked
+        side); else the first sample, so a motion that is undecided but never opposite stays as it was sampled.
+        Each row on its own, so a batch and single calls still agree."""
         query = parse_side(motion.caption) if self.spec == T2M else None
         if query is None or len(motion.joints) < 2:
             return motion
-        verdict, retries = judge_side(motion.joints, query), 0
-        while verdict.observed not in (None, query.side) and retries < settings.side_retries:
-            retries += 1
-            seed = (motion.seed + retries * SIDE_SEED_STRIDE) % (MAX_SEED + 1)
+        tried = [(motion, judge_side(motion.joints, query))]
+        while not tried[-1][1].correct and len(tried) <= settings.side_retries:
+            seed = (motion.seed + len(tried) * SIDE_SEED_STRIDE) % (MAX_SEED + 1)
             given = motion.matched.caption if motion.matched else motion.caption
-            again = self.generate_rows([given], [motion.controls], [seed], settings)[0]
+            again = self.rigid(self.generate_rows([given], [motion.controls], [seed], settings)[0], settings)
             again.caption, again.matched = motion.caption, motion.matched
-            motion, verdict = again, judge_side(again.joints, query)
-        if verdict.observed not in (None, query.side) and settings.side_retries and \
-                motion.controls.task == Task.TEXT:
-            motion = self.mirrored(motion)
-            verdict = judge_side(motion.joints, query)
-        motion.side, motion.side_retries = verdict, retries
-        return motion
+            tried.append((again, judge_side(again.joints, query)))
+        chosen, verdict = tried[-1]
+        if not verdict.correct:
+            opposite = [m for m, v in tried if v.observed is not None]
+            undecided = [(m, v) for m, v in tried if v.observed is None]
+            if opposite and settings.side_retries and motion.controls.task == Task.TEXT:
+                chosen = self.rigid(self.mirrored(opposite[0]), settings)
+                verdict = judge_side(chosen.joints, query)
+            else:
+                chosen, verdict = (undecided or tried)[0]
+        chosen.side, chosen.side_retries = verdict, len(tried) - 1
+        return chosen
+
+    def rigid(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
+        """`motion` with the joints of the rigid skeleton fitted to its decoded joints (kept in `rig`), so that the
+        joints, the GIF and every rig file (BVH, FBX, glTF) show one body whose bones keep their length."""
+        if not settings.rigid_bones or self.spec != T2M:
+            return motion
+        rig = fit_skeleton(motion.joints, fps=motion.fps)
+        return replace(motion, joints=rig.positions().astype(np.float32), rig=rig)
 
     def mirrored(self, motion: GeneratedMotion) -> GeneratedMotion:
         """The left-right mirror image of a motion, as codes of this VQ-VAE (the data's mirrored clips are made the
@@ -299,7 +316,8 @@ class MotionGPT:
         features = np.concatenate([features, np.repeat(features[-1:], -(-frames // unit) * unit - len(features), 0)])
         codes = [int(c) for c in self.vq.encode_motion(features.astype(np.float32))]
         features, joints = self.decode(codes)
-        return replace(motion, codes=codes, features=features[:frames], joints=joints[:frames], mirrored=True)
+        return replace(motion, codes=codes, features=features[:frames], joints=joints[:frames], mirrored=True,
+                       rig=None)
 
     def sized(self, settings: GenerationSettings) -> GenerationSettings:
         """The settings with max codes set to the codes their length needs, when they ask for a length."""

@@ -27,8 +27,12 @@ class GenerationSettings:
     use_cache: bool = True  # the KV cache (False gives the same codes, slower; for checks)
     frames: int | None = None  # the motion's exact length in frames (None: the model ends it); needs `constrained`
     # a description naming one side (left hand, right leg, turn left) whose motion the joint-space judge
-    # (motion.sides) finds on the other side is sampled again with new seeds, up to this many times; 0: off
+    # (motion.sides) does not find clearly on that side is sampled again with new seeds, up to this many times;
+    # 0: off
     side_retries: int = 3
+    # the joints of a rigid skeleton fitted to the decoded ones (motion.fit), which every file then shares;
+    # False: the decoder's joints, whose bone lengths drift (a forearm may span 0.19-0.30 m in one clip)
+    rigid_bones: bool = True
 
     def check(self) -> GenerationSettings:
         """The settings themselves, or a one-line error naming the first bad value."""

@@ -48,8 +48,8 @@
     }
     if (result.side && result.side.retries) {
       card.querySelector(".matched").textContent +=
-        ` · sampled ${result.side.retries} more time(s): the first used the other side than the ${result.side.asked}` +
-        (result.side.mirrored ? "; every one did, so the last is mirrored" : "");
+        ` · sampled ${result.side.retries} more time(s): the first did not clearly use the ${result.side.asked} side` +
+        (result.side.mirrored ? "; none did, so one that used the other side is mirrored" : "");
     }
     const seconds = (result.frames / result.fps).toFixed(1);
     card.querySelector(".meta").textContent =

@@ -9,8 +9,8 @@ import pytest
 
 from motiongpt.data.humanml3d import bvh_to_joints
 from motiongpt.export.bvh import BVH_JOINT_NAMES, save_bvh
-from motiongpt.export.fit import fit_skeleton
 from motiongpt.export.verify import bvh_package_positions, joint_errors, summarize
+from motiongpt.motion.fit import fit_skeleton
 from motiongpt.motion.quaternion import qinv, qmul
 from motiongpt.motion.skeleton import T2M
 

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.export.rig import RigMotion, local_rotations
 from motiongpt.motion.kinematics import best_rotation, children_of
 from motiongpt.motion.quaternion import matrix_to_quat, normalize, qfix
+from motiongpt.motion.rig import RigMotion, local_rotations
 from motiongpt.motion.skeleton import T2M
 
 # SMPL joint names as DCC tools and SMPL exporters spell them, in T2M (SMPL) joint order.
