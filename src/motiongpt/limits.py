@@ -73,6 +73,25 @@ def parse_number(text: str, name: str, low: float, high: float) -> float:
     return check_number(number, name, low, high)
 
 
+def check_fps(fps: float, where: str) -> float:
+    """A capture rate within MIN_FPS..MAX_FPS (a rate rounding to 0 would divide by zero when resampling)."""
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise MotionGPTError(f"{where}: a frame rate of {fps:.4g} fps, expected {MIN_FPS:g}..{MAX_FPS:g}")
+    return fps
+
+
+def check_clip_size(num_frames: int, fps: float, num_joints: int, where: str) -> None:
+    """Bound the work one clip makes: its frames, its length in seconds, and frames x joints."""
+    if not 1 <= num_frames <= MAX_CLIP_FRAMES:
+        raise MotionGPTError(f"{where}: {num_frames} frames, expected 1..{MAX_CLIP_FRAMES}")
+    if num_frames / fps > MAX_CLIP_SECONDS:
+        raise MotionGPTError(f"{where}: {num_frames} frames at {fps:.4g} fps last {num_frames / fps:.0f} s, more than "
+                             f"the {MAX_CLIP_SECONDS:g} s one clip may last (cut it into shorter clips)")
+    if num_frames * num_joints > MAX_CLIP_VALUES:
+        raise MotionGPTError(f"{where}: {num_frames} frames x {num_joints} joints, more than {MAX_CLIP_VALUES} "
+                             "(cut it into shorter clips)")
+
+
 def check_seed(seed: object, name: str = "seed") -> int:
     """A seed in 0..2^32-1 (negative or larger seeds would alias others in torch's generator)."""
     return check_int(seed, name, 0, MAX_SEED)

@@ -64,7 +64,7 @@ from motiongpt.generation.domain import domain_warnings
 from motiongpt.generation.pipeline import GeneratedMotion, MotionGPT, model_dir
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
-from motiongpt.limits import MAX_SEED, MAX_UPLOAD_BYTES, parse_int, parse_number
+from motiongpt.limits import MAX_SEED, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MIN_TEMPERATURE, parse_int, parse_number
 from motiongpt.motion.fit import fit_skeleton
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -187,14 +187,9 @@ def _int_field(form, name: str, label: str, low: int, high: int | None = None) -
     return None if text is None else parse_int(text, label, low, high)
 
 
-def _float_field(form, name: str, label: str) -> float | None:
+def _number_field(form, name: str, label: str, low: float, high: float) -> float | None:
     text = _field(form, name)
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise MotionGPTError(f"{label} {text!r}: expected a number") from None
+    return None if text is None else parse_number(text, label, low, high)
 
 
 def _single_code(form, name: str, label: str) -> int | None:
@@ -233,7 +228,7 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
     seconds = _field(form, "seconds")
     given = {"max_codes": _int_field(form, "max_codes", "max codes", 1, MAX_CODES),
              "frames": _int_field(form, "frames", "length in frames", 1, longest),
-             "temperature": _float_field(form, "temperature", "temperature"),
+             "temperature": _number_field(form, "temperature", "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE),
              "top_k": _int_field(form, "top_k", "top-k", 0)}
     changes = {name: value for name, value in given.items() if value is not None}
     if "top_k" in changes:

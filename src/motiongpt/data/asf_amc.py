@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from motiongpt.data.bvh import check_clip_size, check_fps, euler_to_matrix
-from motiongpt.limits import MAX_ABS_VALUE
+from motiongpt.data.bvh import euler_to_matrix
 from motiongpt.errors import MotionGPTError
+from motiongpt.limits import MAX_ABS_VALUE, check_clip_size, check_fps
 from motiongpt.motion.kinematics import forward_kinematics
 from motiongpt.motion.quaternion import matrix_to_quat
 

@@ -18,8 +18,7 @@ import numpy as np
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, read_text_file
-from motiongpt.limits import (MAX_ABS_VALUE, MAX_CLIP_FRAMES, MAX_CLIP_SECONDS, MAX_CLIP_VALUES, MAX_FPS,
-                              MAX_JOINT_DEPTH, MIN_FPS)
+from motiongpt.limits import MAX_ABS_VALUE, MAX_FPS, MAX_JOINT_DEPTH, MIN_FPS, check_clip_size
 
 POSITION_CHANNELS = {"xposition": 0, "yposition": 1, "zposition": 2}
 ROTATION_CHANNELS = {"xrotation": 0, "yrotation": 1, "zrotation": 2}
@@ -285,25 +284,6 @@ def _header_value(path: Path, lines: list[str], index: int, label: str) -> str:
     if not line.startswith(label):
         raise MotionGPTError(f"{path}:{index + 1}: expected '{label} ...', found '{line[:40]}'")
     return line[len(label):].strip()
-
-
-def check_fps(fps: float, where: str) -> float:
-    """A capture rate within MIN_FPS..MAX_FPS (a rate rounding to 0 would divide by zero when resampling)."""
-    if not MIN_FPS <= fps <= MAX_FPS:
-        raise MotionGPTError(f"{where}: a frame rate of {fps:.4g} fps, expected {MIN_FPS:g}..{MAX_FPS:g}")
-    return fps
-
-
-def check_clip_size(num_frames: int, fps: float, num_joints: int, where: str) -> None:
-    """Bound the work one clip makes: its frames, its length in seconds, and frames x joints."""
-    if not 1 <= num_frames <= MAX_CLIP_FRAMES:
-        raise MotionGPTError(f"{where}: {num_frames} frames, expected 1..{MAX_CLIP_FRAMES}")
-    if num_frames / fps > MAX_CLIP_SECONDS:
-        raise MotionGPTError(f"{where}: {num_frames} frames at {fps:.4g} fps last {num_frames / fps:.0f} s, more than "
-                             f"the {MAX_CLIP_SECONDS:g} s one clip may last (cut it into shorter clips)")
-    if num_frames * num_joints > MAX_CLIP_VALUES:
-        raise MotionGPTError(f"{where}: {num_frames} frames x {num_joints} joints, more than {MAX_CLIP_VALUES} "
-                             "(cut it into shorter clips)")
 
 
 def _parse_motion(path: Path, lines: list[str], start: int, num_channels: int,

@@ -26,13 +26,13 @@ import numpy as np
 from tqdm import tqdm
 
 from motiongpt.data.asf_amc import AMC_FPS, find_skeleton, read_amc, read_asf
-from motiongpt.data.bvh import check_fps, read_bvh, resample
+from motiongpt.data.bvh import read_bvh, resample
 from motiongpt.data.captions import make_caption, mirror_caption
 from motiongpt.data.layout import MAX_FRAMES, SPLITS, Caption, format_caption_line
 from motiongpt.data.rigmap import RigMap, builtin_map, detect_map
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_directory, die_with_parent, write_json
-from motiongpt.limits import check_int, check_number
+from motiongpt.limits import check_fps, check_int, check_number
 from motiongpt.motion.features import feature_slices, features_to_joints, joints_to_features, mirror_joints
 
 FPS = 20.0

@@ -54,7 +54,7 @@ X, Y, Z = np.eye(3)
 HINGES = {1: -Z, 2: -Z, 16: Z, 17: Z}
 # spine joint -> weight of the pelvis's left axis in its twist reference (the rest from the chest's)
 SPINE_TWIST = {3: 2.0 / 3.0, 6: 1.0 / 3.0}
-PELVIS, CHEST = 0, 9
+PELVIS, CHEST = T2M.joint_names.index("pelvis"), T2M.joint_names.index("spine3")
 
 
 def tpose_directions() -> np.ndarray:

@@ -30,7 +30,8 @@ KINDS = ("hand", "leg", "turn", "veer")
 SIDES = ("left", "right")
 FPS = T2M.fps
 
-PELVIS, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT, L_WRIST, R_WRIST = 0, 7, 8, 10, 11, 20, 21
+PELVIS, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT, L_WRIST, R_WRIST = (T2M.joint_names.index(name) for name in (
+    "pelvis", "left_ankle", "right_ankle", "left_foot", "right_foot", "left_wrist", "right_wrist"))
 
 _PATTERNS = [  # first match wins: the kind of side a description names
     ("veer", re.compile(r"\b(diagonal(ly)?|veer(s|ing)?|angles?|slants?)\b.*\b(left|right)\b")),
