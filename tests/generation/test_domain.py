@@ -32,6 +32,15 @@ def test_the_warning_is_one_line_naming_what_the_model_knows(guard):
     assert not caption.far and caption.warning() is None
 
 
+def test_the_nearest_caption_named_follows_the_matchers_side_rule(guard):
+    from motiongpt.motion.sides import named_side
+
+    texts = ["someone kicks with the right leg", "somebody waves using the left hand"]
+    notes = guard.check(texts)
+    assert [named_side(n.nearest) for n in notes] == ["right", "left"]
+    assert [n.nearest for n in notes] == [m.caption for m in guard.matcher.match(texts)]
+
+
 def test_the_cli_warns_in_one_line_for_a_far_description(guard, tmp_path, capsys):
     from motiongpt.cli import main
 

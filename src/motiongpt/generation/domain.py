@@ -60,7 +60,7 @@ class DomainGuard:
 
     def check(self, texts: Sequence[str]) -> list[DomainNote]:
         vectors = embed_sentences(list(texts)).numpy()
-        captions = vectors @ self.matcher.embeddings.T
+        captions = self.matcher.similarity(texts, vectors)  # the matcher's own rule: never the other side
         best = captions.argmax(axis=1)
         similarity = captions.max(axis=1)
         if self.phrase_vectors is not None:

@@ -120,16 +120,22 @@ class CaptionMatcher:
                 row, similarity = self.words.best(texts[i], self._excluded(texts[i]))
                 out[i] = Match(texts[i], self.captions[row], similarity, "words")
         elif unknown:
-            vectors = embed_sentences([texts[i] for i in unknown]).numpy()  # not cached: a server sees any text
-            similarity = vectors @ self.embeddings.T
-            for row, i in enumerate(unknown):
-                excluded = self._excluded(texts[i])
-                if excluded is not None:
-                    similarity[row, excluded] = -np.inf
+            asked = [texts[i] for i in unknown]
+            similarity = self.similarity(asked, embed_sentences(asked).numpy())  # not cached: a server sees any text
             best = similarity.argmax(axis=1)
             for row, i in enumerate(unknown):
                 out[i] = Match(texts[i], self.captions[best[row]], float(similarity[row, best[row]]))
         return out
+
+    def similarity(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """(texts, captions) cosine similarities of the texts' sentence vectors to the captions, -inf for the
+        captions a text may not be matched to (those naming the other side)."""
+        similarity = vectors @ self.embeddings.T
+        for row, text in enumerate(texts):
+            excluded = self._excluded(text)
+            if excluded is not None:
+                similarity[row, excluded] = -np.inf
+        return similarity
 
     def _excluded(self, text: str) -> np.ndarray | None:
         """The captions a text may not be matched to: those naming the side it does not; None if it names none
