@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from motiongpt.data.asf_amc import AMCMotion, find_skeleton, read_amc, read_asf
+from motiongpt.data.asf_amc import AMCMotion, find_skeleton, pair_skeletons, read_amc, read_asf
 from motiongpt.data.humanml3d import amc_to_joints
 from motiongpt.data.rigmap import detect_map
 from motiongpt.errors import MotionGPTError
@@ -111,6 +111,8 @@ def test_find_skeleton_by_name_prefix(tmp_path):
     assert find_skeleton(tmp_path / "02_07.amc", candidates).name == "02.asf"
     with pytest.raises(MotionGPTError, match="pass --asf"):
         find_skeleton(tmp_path / "walk.amc", candidates)
+    clips = [amc, tmp_path / "02_07.amc", tmp_path / "amc" / "HDM_bd_kick_001_120.amc"]
+    assert pair_skeletons(clips, candidates) == {c: find_skeleton(c, candidates) for c in clips}
 
 
 def test_real_skeletons_are_in_inches_times_the_length_unit_and_people_sized(hdm05_sample):

@@ -517,10 +517,25 @@ def find_skeleton(amc: str | Path, candidates: Iterable[str | Path]) -> Path:
     `01.asf` for `01_02.amc`), the longest such; else the only one in the nearest place that has any. Places, nearest
     first: `candidates` (what the user passed), beside the AMC, sibling folders (the CMU and HDM05 `asf/` + `amc/`
     layout), so an unrelated skeleton further away never shadows the one the user gave."""
-    amc = Path(amc)
+    return pair_skeletons([amc], candidates)[Path(amc)]
+
+
+def pair_skeletons(amcs: Iterable[str | Path], candidates: Iterable[str | Path]) -> dict[Path, Path]:
+    """AMC -> its ASF (`find_skeleton`) for many clips, each folder searched once."""
+    given = sorted({Path(p).resolve() for p in candidates})
+    near: dict[Path, list[list[Path]]] = {}  # folder -> [its ASFs, its sibling folders' ASFs]
+    paired = {}
+    for amc in map(Path, amcs):
+        folder = amc.parent
+        if folder not in near:
+            near[folder] = [sorted({p.resolve() for p in place.glob(pattern)})
+                            for place, pattern in ((folder, "*.asf"), (folder.parent, "*/*.asf"))]
+        paired[amc] = _skeleton_of(amc, [given, *near[folder]])
+    return paired
+
+
+def _skeleton_of(amc: Path, places: list[list[Path]]) -> Path:
     stem = amc.stem.lower()
-    places = [list(candidates), list(amc.parent.glob("*.asf")), list(amc.parent.parent.glob("*/*.asf"))]
-    places = [sorted({Path(p).resolve() for p in place}) for place in places]
     for place in places:
         matches = [p for p in place if stem == p.stem.lower() or stem.startswith(p.stem.lower() + "_")]
         if matches:

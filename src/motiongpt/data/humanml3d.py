@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from motiongpt.data.asf_amc import AMC_FPS, find_skeleton, read_amc, read_asf
+from motiongpt.data.asf_amc import AMC_FPS, pair_skeletons, read_amc, read_asf
 from motiongpt.data.bvh import read_bvh, resample
 from motiongpt.data.captions import make_caption, mirror_caption
 from motiongpt.data.layout import MAX_FRAMES, SPLITS, Caption, format_caption_line
@@ -301,7 +301,7 @@ def build_from_bvh(inputs: list[str | Path], out: str | Path, rig: str | None = 
                    workers: int = 2, overwrite: bool = False, asf: str | Path | None = None,
                    amc_fps: float = AMC_FPS) -> dict:
     """`motiongpt data from-bvh`: BVH or AMC files (+ a captions TSV) -> a HumanML3D-layout dataset. An AMC clip
-    uses `asf`, or else the ASF skeleton `find_skeleton` picks among the inputs and beside the clip."""
+    uses `asf`, or else the ASF skeleton `asf_amc.find_skeleton` picks among the inputs and beside the clip."""
     if scale is not None:
         check_number(scale, "scale", 1e-6, 1e6)
     files, skeletons = find_clip_files(inputs)
@@ -317,7 +317,8 @@ def build_from_bvh(inputs: list[str | Path], out: str | Path, rig: str | None = 
               "motions", file=sys.stderr)
     if rig is not None:
         load_rig(rig, [], str(rig))  # fail now, not in every worker, on a bad map file or name
-    paired = {f: str(asf or find_skeleton(f, skeletons)) for f in files if f.suffix.lower() == ".amc"}
+    amcs = [f for f in files if f.suffix.lower() == ".amc"]
+    paired = {f: str(asf) for f in amcs} if asf else {f: str(a) for f, a in pair_skeletons(amcs, skeletons).items()}
     for skeleton in sorted(set(paired.values())):
         read_asf(skeleton, scale)  # a bad skeleton fails once, here
     jobs = [ClipJob(str(f), f.stem, tuple(texts.get(f.stem, ())), rig=rig, scale=scale, up=up,
