@@ -30,22 +30,23 @@ def wait_for(condition, seconds: float, what: str) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(0.02)
 
 
 def test_a_killed_build_leaves_no_worker_and_no_folder(bandai_sample_bvh, tmp_path):
-    clips = sorted(bandai_sample_bvh.glob("*.bvh"))[:16]
+    clips = sorted(bandai_sample_bvh.glob("*.bvh"))
     out = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     build = subprocess.Popen([sys.executable, "-m", "motiongpt", "data", "from-bvh", *map(str, clips), "--out",
                               str(out), "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: any(tmp_path.glob(".data.*.tmp/new_joints/*.npy")) or build.poll() is not None, 300,
-                 "the first clip to be written")
+        # as soon as its folder and both workers exist (a build of short clips may take well under a second)
+        wait_for(lambda: build.poll() is not None or (any(tmp_path.glob(".data.*.tmp")) and
+                                                      len(psutil.Process(build.pid).children(recursive=True)) >= 2),
+                 300, "the build's folder and workers")
         assert build.poll() is None, "the build finished before it could be killed"
         workers = psutil.Process(build.pid).children(recursive=True)
-        assert len(workers) >= 2
         os.kill(build.pid, signal.SIGKILL)
         build.wait(30)
         wait_for(lambda: all(gone(w.pid) for w in workers), 30, "the workers to die with their parent")
