@@ -36,7 +36,7 @@ CAPTIONS = ["a person walks forward.", "a man jumps up and down.", "someone wave
 
 def build(fmt: str, tactic: str, model_dir: Path | None):
     """The MotionGPT of one row: a model dir, or the bundled VQ-VAE + SmolLM2 with a fresh LoRA adapter."""
-    from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
+    from motiongpt.generation.pipeline import MotionGPT, model_part
     from motiongpt.llm.lite import lite_from_hf
 
     dtype = torch.bfloat16 if tactic == "bf16" else None
@@ -57,7 +57,7 @@ def build(fmt: str, tactic: str, model_dir: Path | None):
     base = resolve_pretrained("smollm2-135m")
     torch.manual_seed(0)
     llm, tokenizer = load_causal_lm(base, dtype=torch.float32), load_tokenizer(base)
-    vq = VQVAE.from_pretrained(BUNDLED_MODEL / "vq")
+    vq = VQVAE.from_pretrained(model_part(None, "vq"))
     if fmt == "vocab":
         add_code_tokens(llm, tokenizer, vq.config.codebook_size)
     llm = get_peft_model(llm, LoraConfig(r=64, lora_alpha=16, target_modules=["q_proj", "v_proj"],

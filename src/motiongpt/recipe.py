@@ -23,8 +23,10 @@ a step that was interrupted resumes from its own checkpoint (VQ-VAE, LLM and eva
 exactly). Each finished step appends one JSON line to `DIR/recipe_log.jsonl`; `DIR/summary.txt` is the readable
 summary printed at the end.
 
-Step budgets of the `cpu` preset on this project's 2-core CPU. The bundled model (`motiongpt/assets/model`) was
-trained with exactly these settings, one stage command at a time; the wall times below are that run's:
+Step budgets of the `cpu` preset on this project's 2-core CPU. The default bundled model (`balanced`) was trained
+with exactly these settings (its LLM step on a lent GPU, in float32), and the first one (`unbalanced`,
+`motiongpt/assets/model`) with the same but instructions as the clips come (balance 0), one stage command at a
+time; the wall times below are that run's:
 
     data          3,076 clips, 5,314 motions                                   69 s (1 worker)
     vq_train      6,000 steps of 64 windows, lr 4e-4 (x0.05 from step 5,333)   57 min (1.75 steps/s)
@@ -70,7 +72,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         # the LR drops x0.05 at step 5,333 (2/3 of an 8,000-step schedule, stopped at the step-6,000 validation)
         "vq_train": dict(preset="cpu", steps=6000, milestones=[5333], lr=4e-4, seed=1234),
         "vq_eval": dict(split="test"),
-        "instructions": dict(seed=1337),
+        # balanced by content and style (power 0.5), as the default model's (MODEL_CARD.md: better than 0)
+        "instructions": dict(seed=1337, balance=0.5),
         "llm": dict(base="small", format="vocab", full=True, steps=800, micro_batch=16, grad_accum=4, lr=1e-3,
                     warmup=30, val_every=100, val_batches=25, seed=1337),
         "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, val_every=500),
@@ -158,10 +161,10 @@ def recipe_settings(preset: str, steps: dict[str, int] | None = None, minutes: d
 def _reused_dir(name: str, directory: str) -> Path:
     """The model dir that `--reuse name=directory` names; "bundled" is the package's own VQ-VAE or evaluator."""
     from motiongpt.eval.evaluators import evaluator_dir
-    from motiongpt.generation.pipeline import VQ_DIR, model_dir
+    from motiongpt.generation.pipeline import model_part
 
     if directory == "bundled":
-        path = model_dir(directory) / VQ_DIR if name == "vq_train" else evaluator_dir(directory)
+        path = model_part(None, "vq") if name == "vq_train" else evaluator_dir(directory)
     else:
         path = Path(directory).resolve()
     if not (path / "config.json").is_file():

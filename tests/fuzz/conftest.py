@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
+from motiongpt.generation.pipeline import MotionGPT
 
 SEED = 20240616
 

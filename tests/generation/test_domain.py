@@ -7,15 +7,14 @@ import pytest
 
 from motiongpt.eval.domain import load_out_of_domain, warning_rates
 from motiongpt.generation.domain import DomainGuard
-from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher
-from motiongpt.generation.pipeline import BUNDLED_MODEL
+from motiongpt.generation.pipeline import MotionGPT
 
 
 @pytest.fixture(scope="module")
 def guard() -> DomainGuard:
-    if not (BUNDLED_MODEL / MATCHER_DIR).is_dir():
-        pytest.skip("the bundled model has no caption matcher")
-    return DomainGuard(CaptionMatcher.from_pretrained(BUNDLED_MODEL / MATCHER_DIR))
+    matcher = MotionGPT.from_pretrained().matcher  # the default model's captions (another shipped model's dir)
+    assert matcher is not None
+    return DomainGuard(matcher)
 
 
 def test_the_warning_fires_out_of_domain_and_rarely_in_it(guard):

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from motiongpt.generation.decoding import TopK, TopP, sampling_warpers
-from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
+from motiongpt.generation.models import BUNDLED_MODEL
+from motiongpt.generation.pipeline import MotionGPT
 from motiongpt.llm.finetuned import encode_prompt, load_finetuned
 from motiongpt.llm.lite import LiteLlama, load_lite
 from motiongpt.sentences import embed_sentences, encoder_dir

@@ -215,8 +215,11 @@ def test_pose_features_cut_one_code_from_the_given_frame(pipeline, tmp_path):
 def test_models_by_name_and_a_caption_list_shared_through_pipeline_json(text_pipeline, tmp_path, monkeypatch):
     from motiongpt.generation import pipeline as module
     from motiongpt.generation.matcher import CaptionMatcher
+    from motiongpt.generation.models import BUNDLED_MODEL
 
-    assert module.model_dir(None) == module.model_dir("bundled") == module.BUNDLED_MODEL
+    assert module.model_dir(None) == module.model_dir("balanced") == BUNDLED_MODEL
+    assert module.model_dir("unbalanced") != BUNDLED_MODEL
+    assert module.model_part(None, "vq") == module.model_part("unbalanced", "vq")  # one VQ-VAE, shared
     assert module.model_dir(tmp_path) == tmp_path
     monkeypatch.setitem(module.NAMED_MODELS, "elsewhere", tmp_path / "absent")
     with pytest.raises(MotionGPTError, match="no model 'absent' in this package"):

@@ -59,11 +59,11 @@ def dtype_of(args: argparse.Namespace):
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
     """--model: a MotionGPT model dir or the name of one the package ships."""
-    from motiongpt.generation.models import NAMED_MODELS
+    from motiongpt.generation.models import DEFAULT_MODEL, NAMED_MODELS
 
     parser.add_argument("--model", default=None,
                         help="model dir (pipeline.json, vq/, llm/) or a shipped model's name "
-                             f"({', '.join(NAMED_MODELS)}); default: bundled")
+                             f"({', '.join(NAMED_MODELS)}); default: {DEFAULT_MODEL}")
 
 
 def add_int8_option(parser: argparse.ArgumentParser) -> None:

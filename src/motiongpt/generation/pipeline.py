@@ -29,7 +29,7 @@ from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Contro
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
 from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
-from motiongpt.generation.models import BUNDLED_MODEL, NAMED_MODELS, model_dir
+from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
 from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number, check_seed
@@ -147,7 +147,7 @@ class MotionGPT:
     def from_pretrained(cls, directory: str | Path | None = None, device: str | torch.device = "cpu",
                         dtype: torch.dtype | None = None, load_in_4bit: bool = False,
                         quantize: str | None = None) -> "MotionGPT":
-        """Load a model dir (see the module docstring); None: the model bundled with the package.
+        """Load a model dir (see the module docstring), or a shipped model by name; None: the default one.
 
         `load_in_4bit` loads the LLM's linear layers in 4-bit NF4 on a CUDA `device` (bitsandbytes);
         `quantize="int8"` makes the layers' linear maps dynamic int8 on the CPU.
@@ -161,10 +161,9 @@ class MotionGPT:
         if not (directory / PIPELINE_NAME).is_file():
             raise MotionGPTError(f"{directory}: not a MotionGPT model dir (expected {PIPELINE_NAME}, {VQ_DIR}/ and "
                                  f"{LLM_DIR}/; make one with `motiongpt assemble`)")
-        config = read_json(directory / PIPELINE_NAME)
         device = check_device(device)
-        vq = VQVAE.from_pretrained(directory / config.get("vq", VQ_DIR), map_location=str(device))
-        llm_dir = directory / config.get("llm", LLM_DIR)
+        vq = VQVAE.from_pretrained(model_part(directory, "vq"), map_location=str(device))
+        llm_dir = model_part(directory, "llm")
         # plain torch when it can (transformers takes seconds to import); 4-bit loading needs transformers
         loaded = None if load_in_4bit else load_lite(llm_dir, device, dtype)
         llm, tokenizer, meta = loaded or load_finetuned(llm_dir, device=device, dtype=dtype, merge=True,
@@ -179,8 +178,8 @@ class MotionGPT:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
                                  f"{vq.config.codebook_size}")
         matcher = None
-        if (directory / config.get(MATCHER_KEY, MATCHER_DIR)).is_dir():
-            matcher = CaptionMatcher.from_pretrained(directory / config.get(MATCHER_KEY, MATCHER_DIR))
+        if model_part(directory, MATCHER_KEY).is_dir():
+            matcher = CaptionMatcher.from_pretrained(model_part(directory, MATCHER_KEY))
             if encoder_installed():
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
@@ -376,6 +375,14 @@ class MotionGPT:
             features, joints = features[:settings.frames], joints[:settings.frames]
         return GeneratedMotion(caption, prompt, answer, codes, features, joints, seed, controls, fallback,
                                self.spec.fps, settings, self.fmt)
+
+
+def model_part(model: str | Path | None, part: str) -> Path:
+    """Where a model's VQ-VAE ("vq"), LLM ("llm") or caption list ("captions") lies: its pipeline.json may point
+    into another dir (the shipped models share one VQ-VAE and caption list). `model` as `model_dir` takes it."""
+    directory = model_dir(model)
+    config = read_json(directory / PIPELINE_NAME) if (directory / PIPELINE_NAME).is_file() else {}
+    return (directory / config.get(part, {"vq": VQ_DIR, "llm": LLM_DIR, MATCHER_KEY: MATCHER_DIR}[part])).resolve()
 
 
 def _write_pipeline_config(directory: Path, fmt: str, codebook_size: int) -> None:
