@@ -40,7 +40,7 @@ from motiongpt.llm.lite import LiteLlama, lite_from_hf, load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.llm.tasks import Task
 from motiongpt.motion.features import features_to_joints, joints_to_features, mirror_joints
-from motiongpt.motion.fit import fit_skeleton
+from motiongpt.motion.fit import fit_skeletons
 from motiongpt.motion.rig import RigMotion
 from motiongpt.motion.sides import Verdict, judge_side, parse_side
 from motiongpt.motion.skeleton import T2M, spec_for_dim
@@ -262,11 +262,11 @@ class MotionGPT:
                 chunk = rows[start:start + batch_size]
                 seeds = [base_seed + start + i for i in range(len(chunk))]
                 given = [match.caption if match else caption for caption, match in chunk]
-                for result, (caption, match) in zip(self.generate_rows(given, [controls] * len(chunk), seeds, settings),
-                                                    chunk):
+                motions = self.rigid(self.generate_rows(given, [controls] * len(chunk), seeds, settings), settings)
+                for result, (caption, match) in zip(motions, chunk):
                     if match is not None and match.caption != caption:
                         result.caption, result.matched = caption, match
-                    results.append(self.side_checked(self.rigid(result, settings), settings))
+                    results.append(self.side_checked(result, settings))
             return results
 
     def side_checked(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
@@ -282,7 +282,7 @@ class MotionGPT:
         while not tried[-1][1].correct and len(tried) <= settings.side_retries:
             seed = (motion.seed + len(tried) * SIDE_SEED_STRIDE) % (MAX_SEED + 1)
             given = motion.matched.caption if motion.matched else motion.caption
-            again = self.rigid(self.generate_rows([given], [motion.controls], [seed], settings)[0], settings)
+            (again,) = self.rigid(self.generate_rows([given], [motion.controls], [seed], settings), settings)
             again.caption, again.matched = motion.caption, motion.matched
             tried.append((again, judge_side(again.joints, query)))
         chosen, verdict = tried[-1]
@@ -290,20 +290,20 @@ class MotionGPT:
             opposite = [m for m, v in tried if v.observed is not None]
             undecided = [(m, v) for m, v in tried if v.observed is None]
             if opposite and settings.side_retries and motion.controls.task == Task.TEXT:
-                chosen = self.rigid(self.mirrored(opposite[0]), settings)
+                (chosen,) = self.rigid([self.mirrored(opposite[0])], settings)
                 verdict = judge_side(chosen.joints, query)
             else:
                 chosen, verdict = (undecided or tried)[0]
         chosen.side, chosen.side_retries = verdict, len(tried) - 1
         return chosen
 
-    def rigid(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
-        """`motion` with the joints of the rigid skeleton fitted to its decoded joints (kept in `rig`), so that the
-        joints, the GIF and every rig file (BVH, FBX, glTF) show one body whose bones keep their length."""
+    def rigid(self, motions: list[GeneratedMotion], settings: GenerationSettings) -> list[GeneratedMotion]:
+        """`motions` with the joints of the rigid skeleton fitted to their decoded joints (kept in `rig`), so that
+        the joints, the GIF and every rig file (BVH, FBX, glTF) show one body whose bones keep their length."""
         if not settings.rigid_bones or self.spec != T2M:
-            return motion
-        rig = fit_skeleton(motion.joints, fps=motion.fps)
-        return replace(motion, joints=rig.positions().astype(np.float32), rig=rig)
+            return motions
+        rigs = fit_skeletons([m.joints for m in motions], fps=self.spec.fps)
+        return [replace(m, joints=rig.positions().astype(np.float32), rig=rig) for m, rig in zip(motions, rigs)]
 
     def mirrored(self, motion: GeneratedMotion) -> GeneratedMotion:
         """The left-right mirror image of a motion, as codes of this VQ-VAE (the data's mirrored clips are made the
