@@ -307,8 +307,9 @@ class MotionGPT:
 
     def mirrored(self, motion: GeneratedMotion) -> GeneratedMotion:
         """The left-right mirror image of a motion, as codes of this VQ-VAE (the data's mirrored clips are made the
-        same way: mirrored joints, their features): the side check's last resort, for a description whose every
-        sample came out on the other side. The codes decode to the returned motion; `answer` stays the LLM's."""
+        same way: mirrored joints, their features): the side check's last resort, for a description none of whose
+        samples clearly used the side asked and one the other. The codes decode to the returned motion (its decoder
+        joints: `rig` is reset); `answer` stays the LLM's."""
         features = np.asarray(joints_to_features(mirror_joints(motion.joints, self.spec), self.spec))
         frames, unit = len(motion.joints), self.vq.config.frames_per_code
         # the features of T frames of joints are T - 1 long; the last frame fills up to whole codes
