@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from motiongpt.app.server import default_examples
-from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT
+from motiongpt.generation.models import BUNDLED_MODEL, DEFAULT_MODEL
+from motiongpt.generation.pipeline import MotionGPT
 from motiongpt.llm.base import build_base
 from motiongpt.llm.formats import build_prompt
 from motiongpt.llm.tasks import Task
@@ -156,7 +157,7 @@ def main() -> None:
 
     latencies = [o["latency_s"] for o in outcomes if "latency_s" in o]
     report = {
-        "model": "untrained stand-in (VQ-VAE 512 codes, small base)" if args.stand_in else str(args.model or "bundled"),
+        "model": "untrained stand-in (VQ-VAE 512 codes, small base)" if args.stand_in else str(args.model or DEFAULT_MODEL),
         "requests": args.requests, "clients": args.clients, "max_codes": args.max_codes, "key_tokens": key_tokens,
         "startup_s": round(startup_s, 3), "wall_s": round(wall, 3),
         "throughput_rps": round(len(latencies) / wall, 3),

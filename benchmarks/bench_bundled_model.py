@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from motiongpt.generation.models import DEFAULT_MODEL
 from motiongpt.io import write_json
 
 TARGETS = {"load_s": 3.0, "one_motion_s": 0.5, "batch32_s": 3.0, "peak_rss_mb": 1024.0}
@@ -93,7 +94,7 @@ def main() -> int:
         results[mode] = {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {"runs": runs}
     matched = results["matched"]
     report = {
-        "model": args.model or "bundled", "machine": platform.processor() or platform.machine(),
+        "model": args.model or DEFAULT_MODEL, "machine": platform.processor() or platform.machine(),
         "python": platform.python_version(), "reference_workload_s": reference_workload(),
         "targets": TARGETS, "results": results,
         "meets_targets": {k: matched[k] <= v for k, v in TARGETS.items()},

@@ -1,6 +1,6 @@
 """Teacher-forced answer likelihood per motion code, comparable across answer formats and bases.
 
-    python benchmarks/bench_code_likelihood.py --instructions DIR --model bundled --model runs/smol/model
+    python benchmarks/bench_code_likelihood.py --instructions DIR --model unbalanced --model runs/smol/model
 
 For each model, on the same first N records of DIR/val.jsonl (each rendered in the model's own format and prompt
 template, as it was finetuned): the answer's negative log-likelihood (answer tokens and EOS) divided by the
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from motiongpt.generation.constraints import AnswerVocab
-from motiongpt.generation.pipeline import PIPELINE_NAME, model_dir
+from motiongpt.generation.pipeline import model_dir, model_part
 from motiongpt.io import read_json, write_json
 from motiongpt.llm.finetune import encode_records
 from motiongpt.llm.finetuned import META_NAME, load_finetuned
@@ -42,7 +42,7 @@ def code_spans(answer: list[int], vocab: AnswerVocab) -> list[list[int]]:
 
 @torch.no_grad()
 def score(directory: Path, records: list[dict], batch: int) -> dict:
-    llm_dir = directory / read_json(directory / PIPELINE_NAME).get("llm", "llm")
+    llm_dir = model_part(directory, "llm")
     meta = read_json(llm_dir / META_NAME)
     model, tokenizer, _ = load_finetuned(llm_dir, merge=True)
     vocab = AnswerVocab.from_tokenizer(tokenizer, meta.get("format", "text"), int(meta["codebook_size"]))

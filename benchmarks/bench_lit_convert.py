@@ -105,7 +105,6 @@ def run(code: str, *args: str) -> str:
 
 def check_output(checkpoint: Path, out: Path, width: int) -> float:
     """Max |difference| between layer 1's converted q_proj and the checkpoint's q rows reordered by hand."""
-    import torch
     from safetensors import safe_open
 
     from motiongpt.llm.lit_llama import TorchArchive, meta_to_hf_rows

@@ -27,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_lit_convert import write_lit_checkpoint, write_lit_lora  # noqa: E402
 
-from motiongpt.generation.pipeline import BUNDLED_MODEL, MotionGPT, assemble  # noqa: E402
+from motiongpt.generation.models import BUNDLED_MODEL  # noqa: E402
+from motiongpt.generation.pipeline import MotionGPT, assemble  # noqa: E402
 from motiongpt.llm.base import load_tokenizer  # noqa: E402
 from motiongpt.llm.lit_llama import convert_base, convert_lora  # noqa: E402
 from motiongpt.tokenizer import VQVAE, VQVAEConfig  # noqa: E402

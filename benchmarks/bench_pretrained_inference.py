@@ -45,8 +45,8 @@ def build(fmt: str, tactic: str, model_dir: Path | None):
             from motiongpt.llm.finetuned import load_finetuned
             from motiongpt.tokenizer import VQVAE
 
-            llm, tokenizer, meta = load_finetuned(model_dir / "llm", merge=True)
-            return MotionGPT(VQVAE.from_pretrained(model_dir / "vq"), llm, tokenizer, meta["format"])
+            llm, tokenizer, meta = load_finetuned(model_part(model_dir, "llm"), merge=True)
+            return MotionGPT(VQVAE.from_pretrained(model_part(model_dir, "vq")), llm, tokenizer, meta["format"])
         return MotionGPT.from_pretrained(model_dir, dtype=dtype, quantize="int8" if tactic == "int8" else None)
     from peft import LoraConfig, get_peft_model
 

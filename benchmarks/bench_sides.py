@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from motiongpt.eval.sides import side_accuracy
+from motiongpt.generation.models import DEFAULT_MODEL
 from motiongpt.generation.pipeline import MotionGPT
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import write_json
@@ -31,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     model = MotionGPT.from_pretrained(args.model)
     retries = 0 if args.no_side_check else args.side_retries
-    result = {"model": args.model or "bundled", "seeds": args.seeds, "match_captions": not args.no_match,
+    result = {"model": args.model or DEFAULT_MODEL, "seeds": args.seeds, "match_captions": not args.no_match,
               "side_retries": retries,
               **side_accuracy(model, seeds=tuple(args.seeds), match_captions=not args.no_match, side_retries=retries)}
     print(json.dumps(result, indent=2))

@@ -20,6 +20,7 @@ from motiongpt.eval import protocol
 from motiongpt.eval.evaluator import open_split
 from motiongpt.eval.evaluators import load_evaluator
 from motiongpt.eval.protocol import EvalSettings, evaluate_generation
+from motiongpt.generation.models import DEFAULT_MODEL
 from motiongpt.generation.pipeline import MotionGPT
 from motiongpt.llm.tasks import Task
 
@@ -74,7 +75,7 @@ def main() -> None:
         rows = result["rows"]
         table[name] = {"generated": rows.get("text", rows.get(Task.TEXT.value)), "real": rows.get("real")}
     summary = {"data": args.data, "split": args.split, "repeats": args.repeats, "limit": args.limit,
-               "evaluator": args.evaluator, "model": args.model or "bundled", "table": table}
+               "evaluator": args.evaluator, "model": args.model or DEFAULT_MODEL, "table": table}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "length_quality.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"| length | {' | '.join(METRICS)} |\n|---|{'---|' * len(METRICS)}")

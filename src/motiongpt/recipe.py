@@ -8,7 +8,7 @@ The steps, each a call of the stage's own function with fixed seeds:
     vq_encode     codes of every motion                                   -> DIR/data/VQVAE
     instructions  the four-task instruction records                       -> DIR/instructions
     llm           the `small` LLaMA base, full finetuning, vocab format   -> DIR/llm
-                  (`--base smollm2-135m` or FILE.gguf: LoRA on that pretrained base, balanced instructions)
+                  (`--base smollm2-135m` or FILE.gguf: LoRA on that pretrained base, its own settings)
     evaluator     the trainable text-motion evaluator                     -> DIR/evaluator
     assemble      VQ-VAE + LLM in one model dir                           -> DIR/model
     eval          the evaluation protocol of the assembled generator,     -> DIR/eval
@@ -124,7 +124,7 @@ STEPS_PER_MINUTE = {"cpu": {"vq_train": 60.0, "llm": 12.0, "evaluator": 90.0, "l
 def recipe_settings(preset: str, steps: dict[str, int] | None = None, minutes: dict[str, float] | None = None,
                     base: str | None = None, reuse: dict[str, str] | None = None) -> dict[str, dict]:
     """Each step's settings: the preset's, with training budgets given as steps or as minutes; `base` swaps the
-    LLM step for LoRA on that pretrained base (and balanced instructions); `reuse` maps vq_train or evaluator to
+    LLM step for LoRA on that pretrained base (the PRETRAINED settings); `reuse` maps vq_train or evaluator to
     a trained model dir ("bundled": the package's own) used instead of training one."""
     if preset not in PRESETS:
         raise MotionGPTError(f"unknown recipe preset {preset!r}; expected one of {', '.join(PRESETS)}")

@@ -119,7 +119,8 @@ def test_the_bundled_model_with_the_bundled_evaluator_needs_no_paths(sample_set,
                  "--repeats", "1", "--no-mm", "--max-codes", "8", "--tasks", "text,key", "--out", str(out),
                  "--quiet"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["identity"]["model"].endswith("assets/model-balanced") and len(results["identity"]["model_sha256"]) == 64
+    identity = results["identity"]
+    assert identity["model"].endswith("assets/model-balanced") and len(identity["model_sha256"]) == 64
     rows = results["rows"]
     assert rows["real"]["top3"]["mean"] > 0.5 and 0 < rows["text"]["top3"]["mean"] <= 1
     assert rows["key"]["satisfied"]["mean"] == 1.0

@@ -74,7 +74,7 @@ def named_cases(root: Path) -> dict[str, list[str]]:
     (root / "loop").symlink_to(root / "loop")
     (root / "binary.txt").write_bytes(bytes(range(256)))
     text = ["a person walks forward."]
-    cases = {f"init-token-5000-digits": text + ["--init-token", "9" * 5000],
+    cases = {"init-token-5000-digits": text + ["--init-token", "9" * 5000],
              "key-tokens-5000-digits": text + ["--key-tokens", "1," + "9" * 5000],
              "pose-frame-5000-digits": text + ["--init-pose", f"{pose['good']}:{'9' * 5000}"],
              "out-existing-file": text + ["-o", str(root / "file")], "out-empty": text + ["-o", ""],

@@ -92,9 +92,12 @@ def test_the_spine_shares_the_torso_twist(real):
         assert twist == pytest.approx(total[frame] / 3.0, abs=3.0), joint
 
 
-def test_several_motions_fit_on_threads_as_one_by_one(real):
+def test_several_motions_fit_on_threads_as_one_by_one(real, monkeypatch):
+    from motiongpt.motion import fit as module
     from motiongpt.motion.fit import fit_skeletons
 
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)  # threads even
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 4)  # on a one-core machine
     clips = list(real.values())
     for one, many in zip((fit_skeleton(c) for c in clips), fit_skeletons(clips)):
         assert np.array_equal(one.positions(), many.positions()) and np.array_equal(one.rotations, many.rotations)

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="recompute the whole sequence at every step")
     parser.add_argument("--no-match", action="store_true",
                         help="give the LLM the description as written, not the nearest training caption (for "
-                             "model dirs with captions/, such as the bundled model)")
+                             "models with a caption list, such as the bundled ones)")
     parser.add_argument("--raw-joints", action="store_true",
                         help="keep the decoder's joints, whose bone lengths drift, instead of the rigid skeleton "
                              "fitted to them that motion.npy, the videos and the rig files otherwise share")

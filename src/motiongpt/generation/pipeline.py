@@ -1,9 +1,11 @@
 """Text (and pose controls) -> motion: the finetuned LLM writes VQ codes, the VQ-VAE decodes them to features,
 and the features become joint positions.
 
-A model dir holds everything needed:
+A model dir holds everything needed, or points at it:
 
-    pipeline.json   {"model_type": "motiongpt", "vq": "vq", "llm": "llm", "format", "codebook_size"}
+    pipeline.json   {"model_type": "motiongpt", "vq": "vq", "llm": "llm", "format", "codebook_size"}; "vq",
+                    "llm" and "captions" are paths relative to the dir and may lie in another model's dir (the
+                    shipped models share one VQ-VAE and caption list): `model_part` resolves them
     vq/             a VQ-VAE model dir (VQVAE.save_pretrained: config.json, model.safetensors, Mean.npy, Std.npy)
     llm/            a finetuned LLM dir (motiongpt finetune's output: adapter or full weights, tokenizer,
                     motiongpt.json; a LoRA base lies in llm/base/)
@@ -233,8 +235,10 @@ class MotionGPT:
         Sample j of the call (counting over texts, then samples) uses seed `seed + j`, so any sample can be
         reproduced alone with that seed; a batch and single runs give the same codes. `constrained=False` samples
         freely and parses as the original's evaluation (digits, cut at the first out-of-codebook code, a row of
-        code 1 when nothing is left). With `match_captions` (and a model dir with `captions/`), each text reaches
-        the LLM as its nearest training caption (`GeneratedMotion.matched`). `settings` (default:
+        code 1 when nothing is left). With `match_captions` (and a model with a caption list), each text reaches
+        the LLM as its nearest training caption (`GeneratedMotion.matched`). The joints are those of a rigid
+        skeleton fitted to the decoded ones (`rigid_bones=False`: the decoder's), and a description naming a side
+        is sampled again while its joints do not clearly use it (`side_retries`). `settings` (default:
         `GenerationSettings()`) may be changed field by field with keywords: `generate(text, temperature=1.0)`.
         """
         captions = check_request(texts, num_samples, batch_size, seed)
@@ -272,9 +276,9 @@ class MotionGPT:
     def side_checked(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
         """`motion`, or where its caption names one side and its joints do not clearly use it, new samples of the
         same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) until one does. Failing all of them: for a
-        text prompt, the first sample that clearly used the other side, mirrored (its mirror clearly uses the asked
-        side); else the first sample, so a motion that is undecided but never opposite stays as it was sampled.
-        Each row on its own, so a batch and single calls still agree."""
+        text prompt, the mirror of the first sample that clearly used the other side, if the mirror clearly uses
+        the side asked (re-encoding may blur it); else the first undecided sample, else the first. Each row on its
+        own, so a batch and single calls still agree."""
         query = parse_side(motion.caption) if self.spec == T2M else None
         if query is None or len(motion.joints) < 2:
             return motion
@@ -289,11 +293,12 @@ class MotionGPT:
         if not verdict.correct:
             opposite = [m for m, v in tried if v.observed is not None]
             undecided = [(m, v) for m, v in tried if v.observed is None]
+            chosen, verdict = (undecided or tried)[0]
             if opposite and settings.side_retries and motion.controls.task == Task.TEXT:
-                (chosen,) = self.rigid([self.mirrored(opposite[0])], settings)
-                verdict = judge_side(chosen.joints, query)
-            else:
-                chosen, verdict = (undecided or tried)[0]
+                (mirror,) = self.rigid([self.mirrored(opposite[0])], settings)
+                mirror_verdict = judge_side(mirror.joints, query)
+                if mirror_verdict.correct:
+                    chosen, verdict = mirror, mirror_verdict
         chosen.side, chosen.side_retries = verdict, len(tried) - 1
         return chosen
 
