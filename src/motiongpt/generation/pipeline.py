@@ -276,9 +276,9 @@ class MotionGPT:
     def side_checked(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
         """`motion`, or where its caption names one side and its joints do not clearly use it, new samples of the
         same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) until one does. Failing all of them: for a
-        text prompt, the mirror of the first sample that clearly used the other side, if the mirror clearly uses
-        the side asked (re-encoding may blur it); else the first undecided sample, else the first. Each row on its
-        own, so a batch and single calls still agree."""
+        text prompt, the mirror of the first sample that clearly used the other side, unless re-encoding blurred
+        it and an undecided sample exists; else the first undecided sample, else the first. Each row on its own,
+        so a batch and single calls still agree."""
         query = parse_side(motion.caption) if self.spec == T2M else None
         if query is None or len(motion.joints) < 2:
             return motion
@@ -292,13 +292,15 @@ class MotionGPT:
         chosen, verdict = tried[-1]
         if not verdict.correct:
             opposite = [m for m, v in tried if v.observed is not None]
-            undecided = [(m, v) for m, v in tried if v.observed is None]
-            chosen, verdict = (undecided or tried)[0]
+            mirror = None
             if opposite and settings.side_retries and motion.controls.task == Task.TEXT:
                 (mirror,) = self.rigid([self.mirrored(opposite[0])], settings)
-                mirror_verdict = judge_side(mirror.joints, query)
-                if mirror_verdict.correct:
-                    chosen, verdict = mirror, mirror_verdict
+                mirror = (mirror, judge_side(mirror.joints, query))
+            undecided = [(m, v) for m, v in tried if v.observed is None]
+            if mirror is not None and (mirror[1].correct or not undecided):
+                chosen, verdict = mirror  # never a sample that clearly used the other side when a mirror exists
+            else:
+                chosen, verdict = (undecided or tried)[0]
         chosen.side, chosen.side_retries = verdict, len(tried) - 1
         return chosen
 
