@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from motiongpt.generation.constraints import AnswerVocab
-from motiongpt.generation.pipeline import model_dir, model_part
+from motiongpt.generation.pipeline import model_dir, model_parts
 from motiongpt.io import read_json, write_json
 from motiongpt.llm.finetune import encode_records
 from motiongpt.llm.finetuned import META_NAME, load_finetuned
@@ -42,7 +42,7 @@ def code_spans(answer: list[int], vocab: AnswerVocab) -> list[list[int]]:
 
 @torch.no_grad()
 def score(directory: Path, records: list[dict], batch: int) -> dict:
-    llm_dir = model_part(directory, "llm")
+    llm_dir = model_parts(directory)["llm"]
     meta = read_json(llm_dir / META_NAME)
     model, tokenizer, _ = load_finetuned(llm_dir, merge=True)
     vocab = AnswerVocab.from_tokenizer(tokenizer, meta.get("format", "text"), int(meta["codebook_size"]))

@@ -13,7 +13,7 @@ from pathlib import Path
 from motiongpt.eval.domain import warning_rates
 from motiongpt.generation.domain import DomainGuard
 from motiongpt.generation.matcher import CaptionMatcher
-from motiongpt.generation.pipeline import model_part
+from motiongpt.generation.pipeline import model_parts
 from motiongpt.io import write_json
 
 
@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=None, help="model dir or shipped name (default: the default model)")
     args = parser.parse_args()
-    matcher = CaptionMatcher.from_pretrained(model_part(args.model, "captions"))
+    matcher = CaptionMatcher.from_pretrained(model_parts(args.model)["captions"])
     rows = [warning_rates(DomainGuard(matcher, threshold=t / 100)) for t in range(40, 66, 3)]
     for row in rows:
         print(json.dumps(row))

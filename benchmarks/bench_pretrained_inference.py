@@ -36,7 +36,7 @@ CAPTIONS = ["a person walks forward.", "a man jumps up and down.", "someone wave
 
 def build(fmt: str, tactic: str, model_dir: Path | None):
     """The MotionGPT of one row: a model dir, or the bundled VQ-VAE + SmolLM2 with a fresh LoRA adapter."""
-    from motiongpt.generation.pipeline import MotionGPT, model_part
+    from motiongpt.generation.pipeline import MotionGPT, model_parts
     from motiongpt.llm.lite import lite_from_hf
 
     dtype = torch.bfloat16 if tactic == "bf16" else None
@@ -45,8 +45,9 @@ def build(fmt: str, tactic: str, model_dir: Path | None):
             from motiongpt.llm.finetuned import load_finetuned
             from motiongpt.tokenizer import VQVAE
 
-            llm, tokenizer, meta = load_finetuned(model_part(model_dir, "llm"), merge=True)
-            return MotionGPT(VQVAE.from_pretrained(model_part(model_dir, "vq")), llm, tokenizer, meta["format"])
+            parts = model_parts(model_dir)
+            llm, tokenizer, meta = load_finetuned(parts["llm"], merge=True)
+            return MotionGPT(VQVAE.from_pretrained(parts["vq"]), llm, tokenizer, meta["format"])
         return MotionGPT.from_pretrained(model_dir, dtype=dtype, quantize="int8" if tactic == "int8" else None)
     from peft import LoraConfig, get_peft_model
 
@@ -57,7 +58,7 @@ def build(fmt: str, tactic: str, model_dir: Path | None):
     base = resolve_pretrained("smollm2-135m")
     torch.manual_seed(0)
     llm, tokenizer = load_causal_lm(base, dtype=torch.float32), load_tokenizer(base)
-    vq = VQVAE.from_pretrained(model_part(None, "vq"))
+    vq = VQVAE.from_pretrained(model_parts(None)["vq"])
     if fmt == "vocab":
         add_code_tokens(llm, tokenizer, vq.config.codebook_size)
     llm = get_peft_model(llm, LoraConfig(r=64, lora_alpha=16, target_modules=["q_proj", "v_proj"],

@@ -95,14 +95,14 @@ def test_a_pretrained_base_swaps_the_llm_step_for_lora_on_balanced_instructions(
 
 def test_reuse_takes_a_trained_model_instead_of_training_one(tmp_path, capsys):
     from motiongpt.eval.evaluator import BUNDLED_EVALUATOR
-    from motiongpt.generation.pipeline import model_part
+    from motiongpt.generation.pipeline import model_parts
     from motiongpt.recipe import RecipeRun
 
     settings = recipe_settings("cpu", reuse={"vq_train": "bundled", "evaluator": "bundled"})
-    assert settings["vq_train"] == {"reuse": str(model_part(None, "vq"))}
+    assert settings["vq_train"] == {"reuse": str(model_parts(None)["vq"])}
     assert settings["evaluator"] == {"reuse": str(BUNDLED_EVALUATOR)}
     run = RecipeRun(tmp_path, tmp_path / "out", "cpu", settings, tmp_path)
-    assert run.vq_model == model_part(None, "vq") and run.evaluator == BUNDLED_EVALUATOR
+    assert run.vq_model == model_parts(None)["vq"] and run.evaluator == BUNDLED_EVALUATOR
     assert run.vq_model.joinpath("model.safetensors").is_file()
     with pytest.raises(MotionGPTError, match="only vq_train, evaluator"):
         recipe_settings("cpu", reuse={"llm": "bundled"})

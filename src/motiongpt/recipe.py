@@ -161,10 +161,10 @@ def recipe_settings(preset: str, steps: dict[str, int] | None = None, minutes: d
 def _reused_dir(name: str, directory: str) -> Path:
     """The model dir that `--reuse name=directory` names; "bundled" is the package's own VQ-VAE or evaluator."""
     from motiongpt.eval.evaluators import evaluator_dir
-    from motiongpt.generation.pipeline import model_part
+    from motiongpt.generation.pipeline import model_parts
 
     if directory == "bundled":
-        path = model_part(None, "vq") if name == "vq_train" else evaluator_dir(directory)
+        path = model_parts(None)["vq"] if name == "vq_train" else evaluator_dir(directory)
     else:
         path = Path(directory).resolve()
     if not (path / "config.json").is_file():

@@ -8,7 +8,7 @@ from pathlib import Path
 from motiongpt.errors import MotionGPTError
 from motiongpt.eval.evaluator import BUNDLED_EVALUATOR, TextMotionEvaluator
 from motiongpt.eval.official import OfficialEvaluator
-from motiongpt.generation.pipeline import model_dir, model_part
+from motiongpt.generation.pipeline import model_dir, model_parts
 from motiongpt.io import dir_hash
 
 
@@ -54,8 +54,8 @@ def run_identity(model: str | Path | None, data: str | Path, split: str, evaluat
     model = model_dir(model)
     split_file = Path(data) / f"{split}.txt"
     # parts that pipeline.json takes from another dir (the shipped models share one VQ-VAE and caption list)
-    shared = [p for p in (model_part(model, part) for part in ("vq", "llm", "captions"))
-              if p.exists() and model.resolve() not in p.parents]
-    return {"model": str(model.resolve()), "model_sha256": fingerprint([model, *shared]), "data": str(Path(data).resolve()),
+    shared = [p for p in model_parts(model).values() if p.exists() and model.resolve() not in p.parents]
+    return {"model": str(model.resolve()), "model_sha256": fingerprint([model, *shared]),
+            "data": str(Path(data).resolve()),
             "split": split, "split_sha256": hashlib.sha256(split_file.read_bytes()).hexdigest(),
             "evaluator": fingerprint(evaluator_files)}

@@ -5,7 +5,7 @@ A model dir holds everything needed, or points at it:
 
     pipeline.json   {"model_type": "motiongpt", "vq": "vq", "llm": "llm", "format", "codebook_size"}; "vq",
                     "llm" and "captions" are paths relative to the dir and may lie in another model's dir (the
-                    shipped models share one VQ-VAE and caption list): `model_part` resolves them
+                    shipped models share one VQ-VAE and caption list): `model_parts` resolves them
     vq/             a VQ-VAE model dir (VQVAE.save_pretrained: config.json, model.safetensors, Mean.npy, Std.npy)
     llm/            a finetuned LLM dir (motiongpt finetune's output: adapter or full weights, tokenizer,
                     motiongpt.json; a LoRA base lies in llm/base/)
@@ -164,8 +164,9 @@ class MotionGPT:
             raise MotionGPTError(f"{directory}: not a MotionGPT model dir (expected {PIPELINE_NAME}, {VQ_DIR}/ and "
                                  f"{LLM_DIR}/; make one with `motiongpt assemble`)")
         device = check_device(device)
-        vq = VQVAE.from_pretrained(model_part(directory, "vq"), map_location=str(device))
-        llm_dir = model_part(directory, "llm")
+        parts = model_parts(directory)
+        vq = VQVAE.from_pretrained(parts["vq"], map_location=str(device))
+        llm_dir = parts["llm"]
         # plain torch when it can (transformers takes seconds to import); 4-bit loading needs transformers
         loaded = None if load_in_4bit else load_lite(llm_dir, device, dtype)
         llm, tokenizer, meta = loaded or load_finetuned(llm_dir, device=device, dtype=dtype, merge=True,
@@ -180,8 +181,8 @@ class MotionGPT:
             raise MotionGPTError(f"{directory}: the LLM writes {meta['codebook_size']} codes but the VQ-VAE has "
                                  f"{vq.config.codebook_size}")
         matcher = None
-        if model_part(directory, MATCHER_KEY).is_dir():
-            matcher = CaptionMatcher.from_pretrained(model_part(directory, MATCHER_KEY))
+        if parts[MATCHER_KEY].is_dir():
+            matcher = CaptionMatcher.from_pretrained(parts[MATCHER_KEY])
             if encoder_installed():
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
@@ -385,12 +386,13 @@ class MotionGPT:
                                self.spec.fps, settings, self.fmt)
 
 
-def model_part(model: str | Path | None, part: str) -> Path:
-    """Where a model's VQ-VAE ("vq"), LLM ("llm") or caption list ("captions") lies: its pipeline.json may point
+def model_parts(model: str | Path | None) -> dict[str, Path]:
+    """Where a model's VQ-VAE ("vq"), LLM ("llm") and caption list ("captions") lie: its pipeline.json may point
     into another dir (the shipped models share one VQ-VAE and caption list). `model` as `model_dir` takes it."""
     directory = model_dir(model)
     config = read_json(directory / PIPELINE_NAME) if (directory / PIPELINE_NAME).is_file() else {}
-    return (directory / config.get(part, {"vq": VQ_DIR, "llm": LLM_DIR, MATCHER_KEY: MATCHER_DIR}[part])).resolve()
+    defaults = {"vq": VQ_DIR, "llm": LLM_DIR, MATCHER_KEY: MATCHER_DIR}
+    return {part: (directory / config.get(part, default)).resolve() for part, default in defaults.items()}
 
 
 def _write_pipeline_config(directory: Path, fmt: str, codebook_size: int) -> None:
