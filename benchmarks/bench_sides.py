@@ -2,7 +2,7 @@
 eval/sides.tsv, generated with several seeds and judged in joint space (eval/sides.py).
 
 Usage: python benchmarks/bench_sides.py [--model DIR] [--seeds 0 1 2] [--no-match] [--no-side-check]
-       [--side-retries N] [--name NAME]
+       [--side-retries N] [--guidance G] [--name NAME]
 Prints and writes benchmarks/results/sides[-NAME].json.
 """
 
@@ -28,13 +28,15 @@ def main() -> None:
                         help="keep every first sample (no new sample when the joints use the other side)")
     parser.add_argument("--side-retries", type=int, default=GenerationSettings().side_retries,
                         help="new samples at most when a motion does not clearly use the asked side")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's own)")
     parser.add_argument("--name", default="")
     args = parser.parse_args()
     model = MotionGPT.from_pretrained(args.model)
     retries = 0 if args.no_side_check else args.side_retries
     result = {"model": args.model or DEFAULT_MODEL, "seeds": args.seeds, "match_captions": not args.no_match,
-              "side_retries": retries,
-              **side_accuracy(model, seeds=tuple(args.seeds), match_captions=not args.no_match, side_retries=retries)}
+              "side_retries": retries, "guidance": model.sized(GenerationSettings(guidance=args.guidance)).guidance,
+              **side_accuracy(model, seeds=tuple(args.seeds), match_captions=not args.no_match, side_retries=retries,
+                              guidance=args.guidance)}
     print(json.dumps(result, indent=2))
     write_json(Path(__file__).resolve().parent / "results" / f"sides{'-' + args.name if args.name else ''}.json",
                result)

@@ -26,6 +26,7 @@ MAX_JOINT_DEPTH = 200  # nesting of a BVH hierarchy (real rigs: under 30)
 MAX_POSE_FRAMES = 12_000  # a pose clip: 10 minutes at 20 fps (a whole motion is 196 frames)
 MAX_ABS_VALUE = 1e7  # a channel value, offset or pose coordinate (cm, degrees, metres, features)
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 100.0
+MAX_GUIDANCE = 10.0  # classifier-free guidance beyond this only sharpens the codes toward noise
 
 _INT = re.compile(r"[+-]?\d+")
 

@@ -65,6 +65,7 @@ BAD_INPUTS = [
     ({"text": "a person walks.", "max_codes": "500"}, "max codes 500"),
     ({"text": "a person walks.", "key_tokens": "1,2,3", "max_codes": "2"}, "at least 3 codes"),
     ({"text": "a person walks.", "temperature": "0"}, "temperature 0.0: expected a finite number in 0.001..100"),
+    ({"text": "a person walks.", "guidance": "-1"}, "guidance -1.0: expected a finite number in 0..10"),
     ({"text": "a person walks.", "init_pose_frame": "3"}, "no init pose file"),
 ]
 
@@ -98,10 +99,10 @@ def test_bad_pose_uploads_give_a_one_line_400(client, content, expected):
 
 def test_generate_matches_a_direct_call_and_serves_every_file(client, reference):
     fields = {"text": "a person waves the right hand.", "seed": "11", "num_samples": "2", "key_tokens": "5,77",
-              "max_codes": "12"}
+              "max_codes": "12", "guidance": "2.5"}
     body = client.post("/api/generate", data=fields).json()
     direct = reference.generate("a person waves the right hand.", seed=11, num_samples=2, key_tokens=[5, 77],
-                                max_codes=12)
+                                max_codes=12, guidance=2.5)
     assert [r["seed"] for r in body["results"]] == [11, 12]
     assert [r["codes"] for r in body["results"]] == [d.codes for d in direct]
     first = body["results"][0]

@@ -71,6 +71,7 @@ def test_unconstrained_runs(model_dir, tmp_path):
     (["a man jumps.", "--key-poses", "{tmp}/missing.npy:3"], "not found"),
     (["a man jumps.", "--formats", "npy,avi"], "--formats"),
     (["a man jumps.", "--temperature", "0"], "temperature"),
+    (["a man jumps.", "--guidance", "20"], "guidance 20"),
     (["--prompt", "Make a motion.", "--input", "a man jumps."], "not one of the original's instructions"),
     (["--prompt", Task.INIT.instruction, "--input", "a man jumps.<Motion Token>315</Motion Token>"],
      "outside the codebook"),
@@ -91,6 +92,10 @@ def test_assemble_command(model_dir, tmp_path, capsys):
     assert (out / "pipeline.json").is_file() and (out / "vq" / "Mean.npy").is_file()
     assert main(["assemble", "--vq", str(model_dir / "vq"), "--llm", str(model_dir / "llm"), "-o", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+    guided = tmp_path / "guided"
+    assert main(["assemble", "--vq", str(model_dir / "vq"), "--llm", str(model_dir / "llm"), "-o", str(guided),
+                 "--guidance", "2"]) == 0
+    assert json.loads((guided / "llm" / "motiongpt.json").read_text())["guidance"] == 2.0
 
 
 def test_existing_output_dir_is_refused_before_the_model_loads(tmp_path, capsys):

@@ -17,6 +17,7 @@ from motiongpt.generation.pipeline import MotionGPT, assemble
 from motiongpt.io import write_json
 from motiongpt.llm.finetuned import META_NAME, encode_prompt
 from motiongpt.llm.formats import parse_codes
+from motiongpt.llm.prompts import split_input
 from motiongpt.motion.features import joints_to_features
 
 CAPTIONS = ["a person walks forward.", "a man jumps.", "someone turns around and sits down slowly.",
@@ -176,7 +177,8 @@ def test_missing_model_dir_errors(tmp_path):
 
 
 def test_invalid_settings_raise(pipeline):
-    for kwargs in (dict(temperature=0), dict(top_k=0), dict(top_p=1.5), dict(max_codes=0), dict(num_samples=0)):
+    for kwargs in (dict(temperature=0), dict(top_k=0), dict(top_p=1.5), dict(max_codes=0), dict(num_samples=0),
+                   dict(guidance=-1), dict(guidance=float("nan"))):
         with pytest.raises(MotionGPTError):
             pipeline.generate("a man jumps.", **kwargs)
 
@@ -192,7 +194,7 @@ def test_record_holds_the_settings_and_format_of_the_call(pipeline):
     assert record["format"] == pipeline.fmt and record["seed"] == 3
     assert record["settings"] == {"temperature": 0.8, "top_k": None, "top_p": 0.9, "max_codes": 4,
                                   "constrained": True, "use_cache": False, "frames": None, "side_retries": 3,
-                                  "rigid_bones": True}
+                                  "rigid_bones": True, "guidance": 1.0}
     assert record["side"] is None  # the description names no side
 
 
@@ -231,3 +233,65 @@ def test_models_by_name_and_a_caption_list_shared_through_pipeline_json(text_pip
     monkeypatch.setitem(module.NAMED_MODELS, "elsewhere", tmp_path / "a")
     loaded = MotionGPT.from_pretrained("elsewhere")
     assert loaded.matcher is not None and loaded.matcher.captions == ["a person walks forward."]
+
+
+def test_guided_sampling_takes_the_guided_argmax_row_by_row(pipeline):
+    """With top-k 1 a row takes argmax(u + g (c - u)) of its own prompt's logits (c) and its prompt without the
+    description (u), whichever rows share its batch and whether or not the cache runs."""
+    from motiongpt.generation.decoding import TopK, sample
+
+    prompts = [encode_prompt(pipeline.tokenizer, pipeline.prompt(c)) for c in CAPTIONS[:3]]
+    plain = encode_prompt(pipeline.tokenizer, pipeline.unconditional_prompt())
+    with torch.no_grad():
+        conditioned = [pipeline.llm(input_ids=torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                                    position_ids=torch.arange(len(p))[None]).logits[0, -1] for p in prompts]
+        free = pipeline.llm(input_ids=torch.tensor([plain]), attention_mask=torch.ones(1, len(plain), dtype=torch.long),
+                            position_ids=torch.arange(len(plain))[None]).logits[0, -1]
+    for guidance in (0.0, 3.0):
+        decoded = sample(pipeline.llm, prompts, [0, 1, 2], processors=[TopK(1)], stop_ids=frozenset(),
+                         pad_id=pipeline.tokenizer.pad_token_id, max_new_tokens=1,
+                         unconditional=[plain] * 3, guidance=guidance)
+        assert [t[0] for t in decoded.tokens] == [int((free + guidance * (c - free)).argmax()) for c in conditioned]
+    assert len({int((free + 3.0 * (c - free)).argmax()) for c in conditioned} | {int(free.argmax())}) > 1
+
+
+def test_guidance_keeps_batches_seeds_and_the_cache_exact(pipeline):
+    kwargs = dict(key_tokens=[17, 250], max_codes=8, seed=100, num_samples=2, guidance=2.5)
+    batched = pipeline.generate(CAPTIONS[:4], **kwargs)
+    assert [r.codes for r in batched] == [r.codes for r in pipeline.generate(CAPTIONS[:4], **kwargs, batch_size=3)]
+    assert [r.codes for r in batched] == [r.codes for r in pipeline.generate(CAPTIONS[:4], **kwargs, use_cache=False)]
+    alone = pipeline.generate(CAPTIONS[1], key_tokens=[17, 250], max_codes=8, seed=102, guidance=2.5)[0]
+    assert alone.codes == batched[2].codes and all(r.satisfies_controls for r in batched)
+    unguided = pipeline.generate(CAPTIONS[:4], **{**kwargs, "guidance": 1.0})
+    assert [r.codes for r in unguided] == [r.codes for r in pipeline.generate(CAPTIONS[:4], **{**kwargs,
+                                                                                                "guidance": None})]
+    strongly = pipeline.generate(CAPTIONS[:4], **{**kwargs, "guidance": 10.0})  # an untrained model's c - u is small
+    assert [r.codes for r in unguided] != [r.codes for r in strongly]
+    assert batched[0].settings.guidance == 2.5 and unguided[0].settings.guidance == 1.0
+
+
+def test_a_model_dir_carries_its_guidance(text_pipeline, tmp_path):
+    text_pipeline.save_pretrained(tmp_path / "model")
+    out = assemble(tmp_path / "model" / "vq", tmp_path / "model" / "llm", tmp_path / "guided", guidance=2.0)
+    guided = MotionGPT.from_pretrained(out)
+    assert guided.guidance == 2.0 and MotionGPT.from_pretrained(tmp_path / "model").guidance == 1.0
+    result = guided.generate("a man jumps.", max_codes=4, seed=5)[0]
+    assert result.settings.guidance == 2.0
+    assert result.codes == text_pipeline.generate("a man jumps.", max_codes=4, seed=5, guidance=2.0)[0].codes
+    guided.save_pretrained(tmp_path / "again")
+    assert MotionGPT.from_pretrained(tmp_path / "again").guidance == 2.0
+    with pytest.raises(MotionGPTError, match="guidance 11"):
+        assemble(tmp_path / "model" / "vq", tmp_path / "model" / "llm", tmp_path / "bad", guidance=11)
+
+
+@pytest.mark.parametrize("task", ["text", "init", "key"])
+def test_the_unconditional_prompt_is_the_prompt_caption_dropout_trains_on(pipeline, task):
+    from motiongpt.llm.formats import render_record
+    from motiongpt.llm.instructions import drop_captions, motion_records
+
+    records = [r for r in motion_records("m", [4, 9, 9, 30, 2], ["a man jumps."], random.Random(0)) if r["task"] == task]
+    (dropped,) = drop_captions(records, 0.99, seed=0)
+    caption, control = split_input(dropped["input"])
+    codes = parse_codes(control, "text", None) if control else []
+    controls = pipeline.controls(**({"key_tokens": codes} if task == "key" else {"init_token": codes[0]} if codes else {}))
+    assert caption == "" and render_record(dropped, pipeline.fmt, pipeline.template)[0] == pipeline.unconditional_prompt(controls)

@@ -152,6 +152,8 @@ def test_bad_bases_and_records_are_one_line_errors(instructions_dir, tmp_path, c
         (["--instructions", str(instructions_dir), "--base", str(tmp_path)], str(tmp_path)),
         (["--instructions", str(bad_records), "--base", "tiny"], "train.jsonl: line 1"),
         (["--instructions", str(instructions_dir), "--base", "tiny", "--load-in-4bit", "--full"], "4-bit"),
+        (["--instructions", str(instructions_dir), "--base", "tiny", "--caption-dropout", "1.5"],
+         "--caption-dropout 1.5: expected a fraction in [0, 1)"),
     ]
     for args, where in cases:
         assert main(["finetune", *args, "--out", str(tmp_path / "o"), "--steps", "1"]) == 2

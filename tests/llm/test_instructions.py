@@ -7,7 +7,7 @@ from motiongpt.cli import main
 from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.llm.formats import parse_codes
-from motiongpt.llm.instructions import build_instructions, read_records
+from motiongpt.llm.instructions import build_instructions, drop_captions, read_records
 from motiongpt.llm.prompts import split_input
 from motiongpt.llm.tasks import Task
 
@@ -155,3 +155,15 @@ def test_build_balances_train_only(dataset, codebook):
     balanced = build_instructions(dataset, codebook_size=codebook, balance=1.0)
     assert balanced["val"] == plain["val"]
     assert {r["id"] for r in balanced["train"]} <= {r["id"] for r in plain["train"]}
+
+
+def test_caption_dropout_leaves_out_a_seeded_tenth_of_the_descriptions_and_keeps_controls(dataset, codebook):
+    records = build_instructions(dataset, codebook_size=codebook)["train"]
+    dropped = drop_captions(records, 0.1, seed=5)
+    changed = [(a, b) for a, b in zip(records, dropped) if a != b]
+    assert len(changed) == round(0.1 * len(records)) and len(dropped) == len(records)
+    for before, after in changed:
+        assert split_input(after["input"]) == ("", split_input(before["input"])[1])
+        assert {k: v for k, v in after.items() if k != "input"} == {k: v for k, v in before.items() if k != "input"}
+    assert drop_captions(records, 0.1, seed=5) == dropped and drop_captions(records, 0.1, seed=6) != dropped
+    assert drop_captions(records, 0.0, seed=5) == records

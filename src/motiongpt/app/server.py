@@ -64,7 +64,8 @@ from motiongpt.generation.domain import domain_warnings
 from motiongpt.generation.pipeline import GeneratedMotion, MotionGPT, model_dir
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
-from motiongpt.limits import MAX_SEED, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MIN_TEMPERATURE, parse_int, parse_number
+from motiongpt.limits import (MAX_GUIDANCE, MAX_SEED, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MIN_TEMPERATURE, parse_int,
+                              parse_number)
 from motiongpt.motion.fit import fit_skeleton
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -229,7 +230,8 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
     given = {"max_codes": _int_field(form, "max_codes", "max codes", 1, MAX_CODES),
              "frames": _int_field(form, "frames", "length in frames", 1, longest),
              "temperature": _number_field(form, "temperature", "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE),
-             "top_k": _int_field(form, "top_k", "top-k", 0)}
+             "top_k": _int_field(form, "top_k", "top-k", 0),
+             "guidance": _number_field(form, "guidance", "guidance", 0.0, MAX_GUIDANCE)}
     changes = {name: value for name, value in given.items() if value is not None}
     if "top_k" in changes:
         changes["top_k"] = changes["top_k"] or None  # 0 turns top-k off

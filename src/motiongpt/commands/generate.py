@@ -80,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     asm.add_argument("--adapter", type=Path, help="with --base: a LoRA dir from `motiongpt convert lit-lora`")
     asm.add_argument("-o", "--out", required=True, type=Path, help="model dir to write")
     asm.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
+    asm.add_argument("--guidance", type=float, help="the classifier-free guidance the model samples with by default "
+                                                    "(an LLM finetuned with --caption-dropout; default: off)")
     asm.add_argument("--captions", type=Path, metavar="DATA",
                      help="dataset the LLM was finetuned on: its train captions become the caption matcher")
     asm.add_argument("--half", action="store_true",
@@ -232,6 +234,7 @@ def run_assemble(args: argparse.Namespace) -> int:
     from motiongpt.generation.pipeline import assemble
 
     out = assemble(args.vq, args.llm, args.out, overwrite=args.overwrite, half=args.half,
-                   captions_from=args.captions, base=args.base, adapter=args.adapter, stats=args.stats)
+                   captions_from=args.captions, base=args.base, adapter=args.adapter, stats=args.stats,
+                   guidance=args.guidance)
     print(f"{out}: model dir (use with `motiongpt generate --model {out}`)")
     return 0

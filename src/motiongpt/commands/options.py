@@ -19,7 +19,7 @@ def chosen_evaluator(args: argparse.Namespace) -> dict:
 
 
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    """--temperature/--top-k/--top-p/--max-codes/--unconstrained, with `GenerationSettings`' defaults."""
+    """--temperature/--top-k/--top-p/--guidance/--max-codes/--unconstrained, with `GenerationSettings`' defaults."""
     from motiongpt.generation.settings import GenerationSettings
 
     default = GenerationSettings()
@@ -28,6 +28,9 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=default.top_k,
                         help="sample among the K likeliest tokens; 0 turns it off (default: %(default)s)")
     parser.add_argument("--top-p", type=float, default=default.top_p, help="nucleus sampling (default: off)")
+    parser.add_argument("--guidance", type=float, default=default.guidance,
+                        help="classifier-free guidance: how far the description pushes the codes from those the "
+                             "model writes without it; 1 turns it off (default: the model's own)")
     parser.add_argument("--max-codes", type=int, default=default.max_codes,
                         help="at most this many codes, 4 frames each (default: %(default)s = 196 frames)")
     parser.add_argument("--unconstrained", action="store_true",
@@ -40,7 +43,8 @@ def sampling_settings(args: argparse.Namespace, **changes: object):
     from motiongpt.generation.settings import GenerationSettings
 
     return GenerationSettings().updated(temperature=args.temperature, top_k=args.top_k or None, top_p=args.top_p,
-                                        max_codes=args.max_codes, constrained=not args.unconstrained, **changes)
+                                        guidance=args.guidance, max_codes=args.max_codes,
+                                        constrained=not args.unconstrained, **changes)
 
 
 DTYPE_NAMES = ("float32", "bfloat16", "float16")

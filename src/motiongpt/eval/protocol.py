@@ -131,9 +131,11 @@ class EvalSettings:
                                  f"{MULTIMODALITY_TIMES} samples and 1 text (got {self.mm_samples} × {self.mm_texts})")
 
     def fingerprint(self) -> dict:
-        """The settings a finished repeat depends on (not how many repeats or which tasks)."""
-        keep = ("seed", "limit", "max_codes", "temperature", "top_k", "constrained", "mm_per_repeat")
-        return {k: v for k, v in {**asdict(self), **asdict(self.generation)}.items() if k in keep}
+        """The settings a finished repeat depends on (not how many repeats or which tasks). A guidance left to the
+        model is covered by the model's fingerprint, and stays out, as in runs made before guidance existed."""
+        keep = ("seed", "limit", "max_codes", "temperature", "top_k", "constrained", "mm_per_repeat", "guidance")
+        return {k: v for k, v in {**asdict(self), **asdict(self.generation)}.items()
+                if k in keep and not (k == "guidance" and v is None)}
 
 
 @dataclass

@@ -5,6 +5,10 @@ alone. Each row samples with its own `torch.Generator` (exponential race: argmax
 a token with probability p), so its tokens depend only on its seed and its logits: the same seed gives the same
 answer whether the row runs alone or in a batch, with or without the cache. Rows leave the batch (and the cache)
 as soon as they emit a stop token.
+
+Classifier-free guidance (`guidance` g != 1 with `unconditional` prompts): each row also runs its prompt without
+the description, and samples from the logits u + g (c - u) of the two (c: with it, u: without; Ho & Salimans'
+rule as MoMask and T2M-GPT's successors apply it to motion tokens). Both copies of a row take the same token.
 """
 
 from __future__ import annotations
@@ -99,16 +103,21 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[to
 @torch.no_grad()
 def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequence[int], *,
            processors: Sequence[Processor], stop_ids: frozenset[int], pad_id: int, max_new_tokens: int,
-           use_cache: bool = True, rows: Sequence[int] | None = None) -> Decoded:
+           use_cache: bool = True, rows: Sequence[int] | None = None,
+           unconditional: Sequence[Sequence[int]] | None = None, guidance: float = 1.0) -> Decoded:
     """Sample up to `max_new_tokens` tokens after each prompt; `processors` run in order on the logits (a
     `CodeConstraint` among them follows the rows as finished ones leave the batch). `rows`: the only tokens the
-    processors can let through; a model that can (LiteLlama) computes just those logits, the rest are -inf."""
+    processors can let through; a model that can (LiteLlama) computes just those logits, the rest are -inf.
+    `unconditional` (one prompt per row) with `guidance` != 1: classifier-free guidance (module docstring)."""
     device = next(model.parameters()).device
     head = {}
     if rows is not None and hasattr(model, "new_cache"):
         head = {"rows": torch.tensor(sorted(rows), dtype=torch.long, device=device)}
         vocab_size = model.config.vocab_size
-    ids, mask = _left_pad(prompts, pad_id, device)
+    guided = unconditional is not None and guidance != 1.0
+    if guided and len(unconditional) != len(prompts):
+        raise ValueError(f"{len(unconditional)} unconditional prompts for {len(prompts)} prompts")
+    ids, mask = _left_pad(list(prompts) + (list(unconditional) if guided else []), pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
     active = list(range(len(prompts)))
@@ -126,16 +135,19 @@ def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequ
                            **head).logits[:, -1]
         passes += 1
         scores = logits.float()
+        if guided:  # raw logits: each half's log-softmax shift is one constant per row, which sampling ignores
+            conditioned, plain = scores.chunk(2)
+            scores = plain + guidance * (conditioned - plain)
         if head:
             scores = torch.full((len(active), vocab_size), float("-inf"), device=device).index_copy_(
                 1, head["rows"], scores)
         for processor in processors:
-            scores = processor(ids, scores)
+            scores = processor(ids[:len(active)], scores)
         probs = torch.softmax(scores, dim=-1)
         noise = torch.stack([torch.empty(probs.shape[-1], device=device).exponential_(generator=g)
                              for g in generators])
         chosen = (probs / noise).argmax(-1)
-        ids = torch.cat([ids, chosen[:, None]], dim=1)
+        ids = torch.cat([ids, chosen.repeat(2 if guided else 1)[:, None]], dim=1)
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
         keep = []
@@ -146,7 +158,7 @@ def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequ
         if not keep:
             break
         if len(keep) < len(active):
-            index = torch.tensor(keep, device=device)
+            index = torch.tensor(keep + ([len(active) + i for i in keep] if guided else []), device=device)
             ids, mask, positions = ids[index], mask[index], positions[index]
             if cache is not None:
                 cache.batch_select_indices(index)

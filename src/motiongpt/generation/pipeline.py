@@ -34,7 +34,8 @@ from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
 from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
-from motiongpt.limits import MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number, check_seed
+from motiongpt.limits import (MAX_DESCRIPTION_CHARS, MAX_GUIDANCE, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number,
+                              check_seed)
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.lit_llama import write_llm_dir
@@ -53,6 +54,7 @@ PIPELINE_NAME = "pipeline.json"
 VQ_DIR = "vq"
 LLM_DIR = "llm"
 MATCHER_KEY = "captions"  # pipeline.json may point at another model's caption list
+GUIDANCE_KEY = "guidance"  # in the LLM's motiongpt.json: the classifier-free guidance it is sampled with by default
 FALLBACK_CODE = 1  # the original's evaluation decodes a row of code 1 when nothing parses
 SIDE_SEED_STRIDE = 0x9E3779B9  # seeds of a side check's new samples: far from the seeds of neighbouring rows
 
@@ -132,9 +134,10 @@ class MotionGPT:
     """VQ-VAE + finetuned LLM; `generate` turns descriptions (and controls) into motions."""
 
     def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str, matcher: CaptionMatcher | None = None,
-                 answer_follows_prompt: bool = False, template: str = "alpaca"):
+                 answer_follows_prompt: bool = False, template: str = "alpaca", guidance: float = 1.0):
         self.vq, self.llm, self.tokenizer, self.fmt = vq, llm.eval(), tokenizer, check_format(fmt)
         self.template = template  # the prompt template the LLM was finetuned with
+        self.guidance = guidance  # the classifier-free guidance its sampling takes when the settings give none
         self.matcher = matcher
         self.answer_follows_prompt = answer_follows_prompt
         if not vq.has_statistics:
@@ -186,7 +189,8 @@ class MotionGPT:
             if encoder_installed():
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
-                   bool(meta.get("answer_follows_prompt", False)), meta.get("prompt", "alpaca"))
+                   bool(meta.get("answer_follows_prompt", False)), meta.get("prompt", "alpaca"),
+                   float(meta.get(GUIDANCE_KEY, 1.0)))
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
@@ -197,7 +201,7 @@ class MotionGPT:
             write_json(tmp / LLM_DIR / META_NAME, {"kind": "full", "base": ".", "format": self.fmt,
                                                    "codebook_size": self.codebook_size, "tokenizer": ".",
                                                    "answer_follows_prompt": self.answer_follows_prompt,
-                                                   "prompt": self.template})
+                                                   "prompt": self.template, GUIDANCE_KEY: self.guidance})
             if self.matcher is not None:
                 self.matcher.save_pretrained(tmp / MATCHER_DIR)
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
@@ -207,6 +211,11 @@ class MotionGPT:
         """The original's prompt for a description and its controls, in this model's answer format."""
         return build_prompt(controls.instruction, _check_caption(caption), controls.prompt_codes(), self.fmt,
                             self.template)
+
+    def unconditional_prompt(self, controls: Controls = Controls()) -> str:
+        """The prompt without a description (controls kept): what classifier-free guidance compares with; a model
+        finetuned with caption dropout was trained on such prompts (`llm.instructions.drop_captions`)."""
+        return build_prompt(controls.instruction, "", controls.prompt_codes(), self.fmt, self.template)
 
     def controls(self, *, init_token=None, last_token=None, key_tokens=None, init_pose: Pose | None = None,
                  last_pose: Pose | None = None, key_poses: Sequence[Pose] | Pose | None = None,
@@ -328,7 +337,10 @@ class MotionGPT:
                        rig=None)
 
     def sized(self, settings: GenerationSettings) -> GenerationSettings:
-        """The settings with max codes set to the codes their length needs, when they ask for a length."""
+        """The settings as this model runs them: max codes set to the codes their length needs when they ask for a
+        length, and the model's own guidance when they give none."""
+        if settings.guidance is None:
+            settings = settings.updated(guidance=self.guidance)
         codes = settings.exact_codes(self.vq.config.frames_per_code)
         return settings if codes is None else settings.updated(max_codes=codes)
 
@@ -361,10 +373,14 @@ class MotionGPT:
         processors = sampling_warpers(settings.temperature, settings.top_k, settings.top_p)
         if settings.constrained:
             processors.insert(0, CodeConstraint(vocab, controls, settings.max_codes, exact=settings.frames is not None))
+        unconditional = None
+        if settings.guidance != 1.0:
+            unconditional = [encode_prompt(self.tokenizer, self.unconditional_prompt(c)) for c in controls]
         decoded = sample(self.llm, [encode_prompt(self.tokenizer, p) for p in prompts], seeds,
                          processors=processors, stop_ids=vocab.stop_ids, pad_id=self.tokenizer.pad_token_id,
                          max_new_tokens=vocab.max_new_tokens(settings.max_codes), use_cache=settings.use_cache,
-                         rows=vocab.token_ids if settings.constrained else None)
+                         rows=vocab.token_ids if settings.constrained else None, unconditional=unconditional,
+                         guidance=settings.guidance)
         self.stats["rows"] += len(prompts)
         self.stats["forward_passes"] += decoded.forward_passes
         self.stats["generated_tokens"] += sum(len(t) for t in decoded.tokens)
@@ -402,7 +418,8 @@ def _write_pipeline_config(directory: Path, fmt: str, codebook_size: int) -> Non
 
 def assemble(vq_dir: str | Path, llm_dir: str | Path | None, out: str | Path, overwrite: bool = False,
              half: bool = False, captions_from: str | Path | None = None, base: str | Path | None = None,
-             adapter: str | Path | None = None, stats: str | Path | None = None) -> Path:
+             adapter: str | Path | None = None, stats: str | Path | None = None,
+             guidance: float | None = None) -> Path:
     """Copy a VQ-VAE and a finetuned LLM dir (and its LoRA base, if it lies elsewhere) into one model dir.
 
     Instead of `llm_dir`, `base` (a Hugging Face LLaMA dir with its tokenizer) and `adapter` (a PEFT LoRA dir), as
@@ -411,7 +428,10 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path | None, out: str | Path, ov
     with. `half` stores the weights in float16 (half the size; loading still computes in float32). The LLM's
     metadata keeps the VQ-VAE's hash but points at the copy inside the model dir, so no path of this machine is
     written. `captions_from` (the dataset the LLM was finetuned on) adds the caption matcher of its train captions.
+    `guidance` is recorded as the classifier-free guidance the model samples with by default.
     """
+    if guidance is not None:
+        check_number(guidance, "guidance", 0.0, MAX_GUIDANCE)
     vq_dir, out = Path(vq_dir), Path(out)
     if (llm_dir is None) == (base is None) or (adapter is not None and base is None):
         raise MotionGPTError("give a finetuned LLM dir (--llm), or a converted base (--base) with its adapter "
@@ -444,7 +464,9 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path | None, out: str | Path, ov
                     meta = {**meta, "base": "base"}
             if meta.get("vq"):
                 meta = {**meta, "vq": {**meta["vq"], "dir": f"../{VQ_DIR}"}}
-            write_json(tmp / LLM_DIR / META_NAME, meta)
+        if guidance is not None:
+            meta = {**meta, GUIDANCE_KEY: float(guidance)}
+        write_json(tmp / LLM_DIR / META_NAME, meta)
         if half:
             for path in sorted(tmp.rglob("*.safetensors")):
                 store_half(path)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from motiongpt.data.layout import MAX_FRAMES, UNIT_LENGTH
 from motiongpt.errors import MotionGPTError
-from motiongpt.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, check_int, check_number
+from motiongpt.limits import MAX_GUIDANCE, MAX_TEMPERATURE, MIN_TEMPERATURE, check_int, check_number
 
 MAX_CODE_FRAMES = 16  # frames per code of any VQ-VAE this package builds (4 as the original's), for bounds only
 MAX_CODES_LIMIT = 4096  # far past any model's positions; each model checks its own room (`MotionGPT.generate`)
@@ -33,6 +33,9 @@ class GenerationSettings:
     # the joints of a rigid skeleton fitted to the decoded ones (motion.fit), which every file then shares;
     # False: the decoder's joints, whose bone lengths drift (a forearm may span 0.19-0.30 m in one clip)
     rigid_bones: bool = True
+    # classifier-free guidance: the logits with the description pushed away from those without it by this factor
+    # (generation.decoding); 1: off, as the original; None: the model's own (its LLM's `guidance`, else 1)
+    guidance: float | None = None
 
     def check(self) -> GenerationSettings:
         """The settings themselves, or a one-line error naming the first bad value."""
@@ -44,6 +47,8 @@ class GenerationSettings:
             raise MotionGPTError(f"top-p {self.top_p}: must be in (0, 1]")
         check_int(self.max_codes, "max codes", 1, MAX_CODES_LIMIT)
         check_int(self.side_retries, "side retries", 0, MAX_SIDE_RETRIES)
+        if self.guidance is not None:
+            check_number(self.guidance, "guidance", 0.0, MAX_GUIDANCE)
         if self.frames is not None:
             check_int(self.frames, "length in frames", 1, MAX_CODES_LIMIT * MAX_CODE_FRAMES)
             if not self.constrained:

@@ -39,7 +39,7 @@ from motiongpt.llm.base import (BASES, add_code_tokens, build_base, load_causal_
 from motiongpt.llm.finetuned import META_NAME, bos_ids
 from motiongpt.llm.formats import check_format, render_record
 from motiongpt.llm.gguf import NAMED_BASES, is_gguf_base, resolve_pretrained
-from motiongpt.llm.instructions import codebook_size_from_vq, load_instructions, max_code
+from motiongpt.llm.instructions import codebook_size_from_vq, drop_captions, load_instructions, max_code
 from motiongpt.llm.prompts import TEMPLATES
 from motiongpt.llm.speed import IGNORE, answer_losses, length_grouped_batches, upper_layers
 from motiongpt import training
@@ -83,6 +83,8 @@ class FinetuneConfig(TrainingConfig):
     length_groups: bool = option(False, "batch records of similar length together (less padding)")
     lora_layers: int | None = option(None, "LoRA on the top N layers only; with --answer-logits and tied "
                                      "embeddings backward stops there", shown="every layer")
+    caption_dropout: float = option(0.0, "fraction of train records whose description is left out (controls "
+                                    "kept), which classifier-free guidance needs at generation")
 
     resumable = TrainingConfig.resumable | {"instructions", "vq", "epochs", "steps", "gradient_checkpointing",
                                             "val_batches"}
@@ -241,6 +243,8 @@ def _check_config(config: FinetuneConfig) -> None:
     if config.base not in BASES and not is_gguf_base(config.base) and not Path(config.base).is_dir():
         raise MotionGPTError(f"{config.base}: not a model dir, a .gguf file nor one of "
                              f"{', '.join([*BASES, *NAMED_BASES])}")
+    if not 0.0 <= config.caption_dropout < 1.0:
+        raise MotionGPTError(f"--caption-dropout {config.caption_dropout}: expected a fraction in [0, 1)")
     if config.lora_layers is not None and (config.lora_layers < 1 or config.full):
         raise MotionGPTError(f"--lora-layers {config.lora_layers}: expected a positive layer count, without --full")
 
@@ -290,6 +294,7 @@ class LLMStage(Stage):
 
     def _encode(self, train_records: list[dict], val_records: list[dict]) -> None:
         config, pad = self.config, self.tokenizer.pad_token_id
+        train_records = drop_captions(train_records, config.caption_dropout, config.seed)
         self.train, dropped = encode_records(train_records, self.tokenizer, config.format, config.max_seq_len,
                                              config.prompt)
         val, val_dropped = encode_records(val_records, self.tokenizer, config.format, config.max_seq_len,

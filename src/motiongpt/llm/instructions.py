@@ -21,7 +21,7 @@ from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, load_npy, read_json, write_json
 from motiongpt.llm.formats import parse_codes
-from motiongpt.llm.prompts import format_input, text_codes
+from motiongpt.llm.prompts import format_input, split_input, text_codes
 from motiongpt.llm.tasks import Task
 from motiongpt.tokenizer.config import VQVAEConfig
 
@@ -73,6 +73,14 @@ def motion_records(motion_id: str, codes: list[int], captions: list[str], rng: r
                 "task": task.value,
             })
     return records
+
+
+def drop_captions(records: list[dict], fraction: float, seed: int) -> list[dict]:
+    """The records with the description left out of a seeded `fraction` of them (their controls kept): the
+    unconditional answers classifier-free guidance compares with at generation (`generation.decoding`)."""
+    chosen = set(random.Random(seed).sample(range(len(records)), round(fraction * len(records))))
+    return [{**r, "input": format_input("", split_input(r["input"])[1])} if i in chosen else r
+            for i, r in enumerate(records)]
 
 
 def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: int = 1337,
