@@ -40,7 +40,8 @@ def test_lite_and_transformers_generate_the_same_codes(tmp_path):
     lite = MotionGPT.from_pretrained()
     assert isinstance(lite.llm, LiteLlama)
     full_llm, full_tok, _ = load_finetuned(BUNDLED_MODEL / "llm")
-    full = MotionGPT(lite.vq, full_llm, full_tok, lite.fmt, lite.matcher)
+    full = MotionGPT(lite.vq, full_llm, full_tok, lite.fmt, lite.matcher, guidance=lite.guidance)
+    assert lite.guidance != 1.0  # guided: each row's logits with and without its description, on both forwards
     texts = ["a person walks forward.", "someone jogs"]
     a = lite.generate(texts, seed=3, num_samples=2, key_tokens=[5, 9])
     b = full.generate(texts, seed=3, num_samples=2, key_tokens=[5, 9])
