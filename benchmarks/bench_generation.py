@@ -25,6 +25,7 @@ import torch
 
 from motiongpt.generation.pipeline import MotionGPT
 from motiongpt.io import write_json
+from motiongpt.limits import NO_GUIDANCE
 from motiongpt.llm.base import add_code_tokens, build_base
 from motiongpt.llm.formats import build_prompt, format_codes
 from motiongpt.llm.tasks import Task
@@ -52,9 +53,10 @@ def untrained(base: str, fmt: str, vq: VQVAE) -> MotionGPT:
     return MotionGPT(vq, llm, tokenizer, fmt)
 
 
-def measure(model: MotionGPT, constrained: bool, cache: bool, args: argparse.Namespace) -> dict:
+def measure(model: MotionGPT, constrained: bool, cache: bool, args: argparse.Namespace,
+            guidance: float | None) -> dict:
     n = model.codebook_size
-    kwargs = dict(max_codes=args.max_codes, constrained=constrained, use_cache=cache,
+    kwargs = dict(max_codes=args.max_codes, constrained=constrained, use_cache=cache, guidance=guidance,
                   key_tokens=[n // 5, 2 * n // 5, 3 * n // 5], last_token=4 * n // 5)
     model.generate(CAPTIONS[0], seed=0, **{**kwargs, "max_codes": 4})  # warm-up
     model.stats.update(rows=0, forward_passes=0, generated_tokens=0)
@@ -79,6 +81,7 @@ def measure(model: MotionGPT, constrained: bool, cache: bool, args: argparse.Nam
         "codes_per_motion": float(np.mean([len(r.codes) for r in results])),
         "parsed_fraction": float(np.mean([not r.fallback for r in results])),
         "controls_met_fraction": float(np.mean([r.satisfies_controls for r in results])),
+        "guidance": results[0].settings.guidance,
     }
 
 
@@ -91,6 +94,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-codes", type=int, default=49)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance of every row but the original's "
+                                                       "(unguided); default: the model's own")
     parser.add_argument("--name", default=None, help="suffix of the results file")
     args = parser.parse_args()
 
@@ -112,7 +117,8 @@ def main() -> None:
 
     rows = {}
     for name, fmt, constrained, cache in configs:
-        rows[name] = measure(models[fmt], constrained, cache, args)
+        rows[name] = measure(models[fmt], constrained, cache, args,
+                             NO_GUIDANCE if name == CONFIGS[0][0] else args.guidance)
         print(f"{name:34s} " + "  ".join(f"{k}={v:.4g}" for k, v in rows[name].items()), flush=True)
     baseline = rows.get(CONFIGS[0][0])
     if baseline:

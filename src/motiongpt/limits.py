@@ -26,7 +26,8 @@ MAX_JOINT_DEPTH = 200  # nesting of a BVH hierarchy (real rigs: under 30)
 MAX_POSE_FRAMES = 12_000  # a pose clip: 10 minutes at 20 fps (a whole motion is 196 frames)
 MAX_ABS_VALUE = 1e7  # a channel value, offset or pose coordinate (cm, degrees, metres, features)
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 100.0
-MAX_GUIDANCE = 10.0  # classifier-free guidance beyond this only sharpens the codes toward noise
+# classifier-free guidance: 1 is off (the original's sampling); beyond 10 it only sharpens the codes toward noise
+MIN_GUIDANCE, NO_GUIDANCE, MAX_GUIDANCE = 0.0, 1.0, 10.0
 
 _INT = re.compile(r"[+-]?\d+")
 
@@ -63,6 +64,11 @@ def check_number(value: object, name: str, low: float, high: float) -> float:
     if isinstance(value, (bool, complex)) or not math.isfinite(number) or not low <= number <= high:
         raise MotionGPTError(f"{name} {_shown(value)}: expected a finite number in {low:g}..{high:g}")
     return number
+
+
+def check_guidance(value: object, name: str = "guidance") -> float:
+    """A classifier-free guidance scale, as a float (generation.decoding)."""
+    return check_number(value, name, MIN_GUIDANCE, MAX_GUIDANCE)
 
 
 def parse_number(text: str, name: str, low: float, high: float) -> float:

@@ -312,7 +312,9 @@ def _load_checkpoint(cfg: TrainingConfig, stage: Stage, accelerator) -> dict:
                                  "to start over, or choose a new --out")
         return {"step": 0, "val_step": None, "last_val": None, "best_val": None, "best_step": None}
     state = read_json(path / STATE_NAME)
-    check_resume({"num_processes": 1, **state["config"], **state["run"]},
+    # a setting added after the checkpoint was written ran at its default
+    defaults = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
+    check_resume({"num_processes": 1, **defaults, **state["config"], **state["run"]},
                  {**asdict(cfg), **_run_info(stage, accelerator)}, path, ignore=type(cfg).resumable)
     weights = load_file(str(path / WEIGHTS_NAME))
     missing = set(stage.weights()) - set(weights)

@@ -268,6 +268,8 @@ def test_guidance_keeps_batches_seeds_and_the_cache_exact(pipeline):
     strongly = pipeline.generate(CAPTIONS[:4], **{**kwargs, "guidance": 10.0})  # an untrained model's c - u is small
     assert [r.codes for r in unguided] != [r.codes for r in strongly]
     assert batched[0].settings.guidance == 2.5 and unguided[0].settings.guidance == 1.0
+    as_text = pipeline.generate(CAPTIONS[0], **{**kwargs, "guidance": "2.5", "num_samples": 1})  # as a form gives it
+    assert as_text[0].codes == batched[0].codes
 
 
 def test_a_model_dir_carries_its_guidance(text_pipeline, tmp_path):
@@ -282,6 +284,10 @@ def test_a_model_dir_carries_its_guidance(text_pipeline, tmp_path):
     assert MotionGPT.from_pretrained(tmp_path / "again").guidance == 2.0
     with pytest.raises(MotionGPTError, match="guidance 11"):
         assemble(tmp_path / "model" / "vq", tmp_path / "model" / "llm", tmp_path / "bad", guidance=11)
+    meta_path = tmp_path / "again" / "llm" / META_NAME
+    write_json(meta_path, {**json.loads(meta_path.read_text()), "guidance": None})
+    with pytest.raises(MotionGPTError, match=r"llm/motiongpt.json: guidance None: expected a number"):
+        MotionGPT.from_pretrained(tmp_path / "again")
 
 
 @pytest.mark.parametrize("task", ["text", "init", "key"])

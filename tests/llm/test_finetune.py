@@ -77,6 +77,10 @@ def test_killed_run_resumes_bit_identical_and_finished_run_stays_put(instruction
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 8
     with open(tmp_path / "b" / "log.jsonl", "a") as f:
         f.write('{"step": 11, "loss": 0.')  # torn by the kill
+    state_path = tmp_path / "b" / "checkpoint" / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["config"]["caption_dropout"]  # as a version before the setting wrote it: it ran at its default
+    state_path.write_text(json.dumps(state))
     with pytest.raises(MotionGPTError, match="cannot resume: setting lr was None, now 0.01"):
         finetune(replace(config, lr=1e-2, steps=14))
     resumed = finetune(config)
@@ -90,7 +94,6 @@ def test_killed_run_resumes_bit_identical_and_finished_run_stays_put(instruction
     assert files(again.out) == before
     assert json.loads(before["motiongpt.json"][0])["val_loss"] == val_losses(straight.out)[-1]
 
-    state_path = tmp_path / "b" / "checkpoint" / "state.json"
     state = json.loads(state_path.read_text())
     state_path.write_text(json.dumps({**state, "run": {"num_processes": 2}}))
     with pytest.raises(MotionGPTError, match="cannot resume: setting num_processes was 2, now 1"):

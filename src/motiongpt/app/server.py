@@ -11,8 +11,8 @@ API (the page uses nothing else):
     GET  /api/health                   {"status": "ok", ...}
     GET  /api/info                     example prompts, codebook size, limits, fps, the skeleton's chains
     POST /api/generate                 form fields (multipart or urlencoded): text, num_samples, seed, init_token,
-                                       last_token, key_tokens ("3,41,7"), max_codes, temperature, top_k, an exact
-                                       length as frames or seconds, and files
+                                       last_token, key_tokens ("3,41,7"), max_codes, temperature, top_k, guidance,
+                                       an exact length as frames or seconds, and files
                                        init_pose / last_pose (.npy joints T x 22 x 3 or features T x 263) with
                                        init_pose_frame / last_pose_frame (the 4 frames from that frame; empty: the
                                        first 4 for init, the last 4 for last)
@@ -64,8 +64,8 @@ from motiongpt.generation.domain import domain_warnings
 from motiongpt.generation.pipeline import GeneratedMotion, MotionGPT, model_dir
 from motiongpt.generation.settings import GenerationSettings
 from motiongpt.io import save_npy, slug, sweep_stale, temp_prefix, write_json
-from motiongpt.limits import (MAX_GUIDANCE, MAX_SEED, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MIN_TEMPERATURE, parse_int,
-                              parse_number)
+from motiongpt.limits import (MAX_GUIDANCE, MAX_SEED, MAX_TEMPERATURE, MAX_UPLOAD_BYTES, MIN_GUIDANCE, MIN_TEMPERATURE,
+                              parse_int, parse_number)
 from motiongpt.motion.fit import fit_skeleton
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -231,7 +231,7 @@ def parse_request(form, uploads: dict[str, bytes], model: MotionGPT) -> dict:
              "frames": _int_field(form, "frames", "length in frames", 1, longest),
              "temperature": _number_field(form, "temperature", "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE),
              "top_k": _int_field(form, "top_k", "top-k", 0),
-             "guidance": _number_field(form, "guidance", "guidance", 0.0, MAX_GUIDANCE)}
+             "guidance": _number_field(form, "guidance", "guidance", MIN_GUIDANCE, MAX_GUIDANCE)}
     changes = {name: value for name, value in given.items() if value is not None}
     if "top_k" in changes:
         changes["top_k"] = changes["top_k"] or None  # 0 turns top-k off

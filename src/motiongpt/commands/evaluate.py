@@ -80,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     wording.add_argument("--samples", type=int, default=3, help="generations per description (default: 3)")
     wording.add_argument("--seed", type=int, default=0, help="generation seed (default: %(default)s)")
     wording.add_argument("--batch-size", type=int, default=32, help="rows generated together (default: %(default)s)")
+    wording.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's own)")
     wording.add_argument("--json", help="write the results (with every miss) to this JSON file")
     wording.add_argument("--quiet", action="store_true", help="no progress bars")
     wording.set_defaults(func=_eval_wording)
@@ -152,7 +153,7 @@ def _eval_wording(args: argparse.Namespace) -> int:
     evaluator = TextMotionEvaluator.from_pretrained(evaluator_dir(args.evaluator))
     model = MotionGPT.from_pretrained(args.model)
     result = wording_retrieval(model, evaluator, args.data, rows, samples=args.samples, seed=args.seed,
-                               batch_size=args.batch_size, progress=not args.quiet)
+                               batch_size=args.batch_size, progress=not args.quiet, guidance=args.guidance)
     print(f"content retrieved as the nearest train centroid: real test motions "
           f"{result['real_test']['accuracy']:.3f} ({result['descriptions']} descriptions x {result['samples']} "
           "samples below)")

@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     asm.add_argument("-o", "--out", required=True, type=Path, help="model dir to write")
     asm.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
     asm.add_argument("--guidance", type=float, help="the classifier-free guidance the model samples with by default "
-                                                    "(an LLM finetuned with --caption-dropout; default: off)")
+                                                    "(default: the one the LLM dir records, else off)")
     asm.add_argument("--captions", type=Path, metavar="DATA",
                      help="dataset the LLM was finetuned on: its train captions become the caption matcher")
     asm.add_argument("--half", action="store_true",

@@ -346,8 +346,10 @@ def evaluate_generation(model, evaluator: Evaluator, dataset: TextMotionDataset,
                 mm_once[task] = run.multimodality(task, [settings.seed, 1000 + list(Task).index(task)],
                                                   f"{task} multimodality")
                 write_json(mm_path, mm_once)
-    return summarise(per_repeat, settings, mm_once if mm_on and not settings.mm_per_repeat else {},
-                     len(dataset), identity)
+    result = summarise(per_repeat, settings, mm_once if mm_on and not settings.mm_per_repeat else {},
+                       len(dataset), identity)
+    result["settings"]["generation"]["guidance"] = model.sized(settings.generation).guidance  # the one sampled with
+    return result
 
 
 def summarise(per_repeat: list[dict], settings: EvalSettings, mm_once: dict[str, float], motions: int,

@@ -79,13 +79,14 @@ def _accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
 
 
 def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tuple[str, str]] | None = None,
-                      samples: int = 3, seed: int = 0, batch_size: int = 32, progress: bool = True) -> dict:
+                      samples: int = 3, seed: int = 0, batch_size: int = 32, progress: bool = True,
+                      guidance: float | None = None) -> dict:
     """How often motions generated from descriptions are retrieved as the content they name.
 
     Each description (held-out wording, and a template caption of the same content per row) gets `samples`
     generations; each is embedded by the evaluator and given the content of the nearest train-split centroid.
     Real test motions classified the same way give the ceiling. A model with a caption matcher is measured with
-    it (`matched`) and without it (`raw`).
+    it (`matched`) and without it (`raw`). `guidance`: the classifier-free guidance (None: the model's own).
     """
     from tqdm.auto import tqdm
 
@@ -111,7 +112,8 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
             for start in tqdm(range(0, len(descriptions), batch_size), desc=f"wording {mode} {name}",
                               unit="batch", disable=not progress):
                 motions += model.generate(descriptions[start:start + batch_size], num_samples=samples,
-                                          seed=seed + start * samples, batch_size=batch_size, match_captions=match)
+                                          seed=seed + start * samples, batch_size=batch_size, match_captions=match,
+                                          guidance=guidance)
             truth = [c for _, c in texts for _ in range(samples)]
             predicted = nearest_content(embed_features(evaluator, [m.features for m in motions]), contents,
                                         centroids)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from motiongpt.generation.constraints import CodeConstraint
+from motiongpt.limits import NO_GUIDANCE
 
 # A logits processor: (input ids (B, T), scores (B, V)) -> scores, as transformers' LogitsProcessor is called.
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -104,7 +105,7 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[to
 def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequence[int], *,
            processors: Sequence[Processor], stop_ids: frozenset[int], pad_id: int, max_new_tokens: int,
            use_cache: bool = True, rows: Sequence[int] | None = None,
-           unconditional: Sequence[Sequence[int]] | None = None, guidance: float = 1.0) -> Decoded:
+           unconditional: Sequence[Sequence[int]] | None = None, guidance: float = NO_GUIDANCE) -> Decoded:
     """Sample up to `max_new_tokens` tokens after each prompt; `processors` run in order on the logits (a
     `CodeConstraint` among them follows the rows as finished ones leave the batch). `rows`: the only tokens the
     processors can let through; a model that can (LiteLlama) computes just those logits, the rest are -inf.
@@ -114,7 +115,7 @@ def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequ
     if rows is not None and hasattr(model, "new_cache"):
         head = {"rows": torch.tensor(sorted(rows), dtype=torch.long, device=device)}
         vocab_size = model.config.vocab_size
-    guided = unconditional is not None and guidance != 1.0
+    guided = unconditional is not None and guidance != NO_GUIDANCE
     if guided and len(unconditional) != len(prompts):
         raise ValueError(f"{len(unconditional)} unconditional prompts for {len(prompts)} prompts")
     ids, mask = _left_pad(list(prompts) + (list(unconditional) if guided else []), pad_id, device)

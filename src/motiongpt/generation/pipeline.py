@@ -34,8 +34,8 @@ from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
 from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
-from motiongpt.limits import (MAX_DESCRIPTION_CHARS, MAX_GUIDANCE, MAX_ROWS_PER_CALL, MAX_SEED, check_int, check_number,
-                              check_seed)
+from motiongpt.limits import (MAX_DESCRIPTION_CHARS, MAX_ROWS_PER_CALL, MAX_SEED, NO_GUIDANCE, check_guidance,
+                              check_int, check_number, check_seed)
 from motiongpt.llm.finetuned import META_NAME, encode_prompt, load_finetuned
 from motiongpt.llm.formats import build_prompt, check_format, parse_codes
 from motiongpt.llm.lit_llama import write_llm_dir
@@ -134,7 +134,7 @@ class MotionGPT:
     """VQ-VAE + finetuned LLM; `generate` turns descriptions (and controls) into motions."""
 
     def __init__(self, vq: VQVAE, llm: torch.nn.Module, tokenizer, fmt: str, matcher: CaptionMatcher | None = None,
-                 answer_follows_prompt: bool = False, template: str = "alpaca", guidance: float = 1.0):
+                 answer_follows_prompt: bool = False, template: str = "alpaca", guidance: float = NO_GUIDANCE):
         self.vq, self.llm, self.tokenizer, self.fmt = vq, llm.eval(), tokenizer, check_format(fmt)
         self.template = template  # the prompt template the LLM was finetuned with
         self.guidance = guidance  # the classifier-free guidance its sampling takes when the settings give none
@@ -190,7 +190,7 @@ class MotionGPT:
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
                    bool(meta.get("answer_follows_prompt", False)), meta.get("prompt", "alpaca"),
-                   float(meta.get(GUIDANCE_KEY, 1.0)))
+                   check_guidance(meta.get(GUIDANCE_KEY, NO_GUIDANCE), f"{llm_dir / META_NAME}: guidance"))
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
@@ -373,14 +373,14 @@ class MotionGPT:
         processors = sampling_warpers(settings.temperature, settings.top_k, settings.top_p)
         if settings.constrained:
             processors.insert(0, CodeConstraint(vocab, controls, settings.max_codes, exact=settings.frames is not None))
-        unconditional = None
-        if settings.guidance != 1.0:
+        unconditional, guidance = None, float(settings.guidance)
+        if guidance != NO_GUIDANCE:
             unconditional = [encode_prompt(self.tokenizer, self.unconditional_prompt(c)) for c in controls]
         decoded = sample(self.llm, [encode_prompt(self.tokenizer, p) for p in prompts], seeds,
                          processors=processors, stop_ids=vocab.stop_ids, pad_id=self.tokenizer.pad_token_id,
                          max_new_tokens=vocab.max_new_tokens(settings.max_codes), use_cache=settings.use_cache,
                          rows=vocab.token_ids if settings.constrained else None, unconditional=unconditional,
-                         guidance=settings.guidance)
+                         guidance=guidance)
         self.stats["rows"] += len(prompts)
         self.stats["forward_passes"] += decoded.forward_passes
         self.stats["generated_tokens"] += sum(len(t) for t in decoded.tokens)
@@ -431,7 +431,7 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path | None, out: str | Path, ov
     `guidance` is recorded as the classifier-free guidance the model samples with by default.
     """
     if guidance is not None:
-        check_number(guidance, "guidance", 0.0, MAX_GUIDANCE)
+        guidance = check_guidance(guidance)
     vq_dir, out = Path(vq_dir), Path(out)
     if (llm_dir is None) == (base is None) or (adapter is not None and base is None):
         raise MotionGPTError("give a finetuned LLM dir (--llm), or a converted base (--base) with its adapter "
@@ -465,7 +465,7 @@ def assemble(vq_dir: str | Path, llm_dir: str | Path | None, out: str | Path, ov
             if meta.get("vq"):
                 meta = {**meta, "vq": {**meta["vq"], "dir": f"../{VQ_DIR}"}}
         if guidance is not None:
-            meta = {**meta, GUIDANCE_KEY: float(guidance)}
+            meta = {**meta, GUIDANCE_KEY: guidance}
         write_json(tmp / LLM_DIR / META_NAME, meta)
         if half:
             for path in sorted(tmp.rglob("*.safetensors")):

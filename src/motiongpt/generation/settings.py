@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from motiongpt.data.layout import MAX_FRAMES, UNIT_LENGTH
 from motiongpt.errors import MotionGPTError
-from motiongpt.limits import MAX_GUIDANCE, MAX_TEMPERATURE, MIN_TEMPERATURE, check_int, check_number
+from motiongpt.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, check_guidance, check_int, check_number
 
 MAX_CODE_FRAMES = 16  # frames per code of any VQ-VAE this package builds (4 as the original's), for bounds only
 MAX_CODES_LIMIT = 4096  # far past any model's positions; each model checks its own room (`MotionGPT.generate`)
@@ -48,7 +48,7 @@ class GenerationSettings:
         check_int(self.max_codes, "max codes", 1, MAX_CODES_LIMIT)
         check_int(self.side_retries, "side retries", 0, MAX_SIDE_RETRIES)
         if self.guidance is not None:
-            check_number(self.guidance, "guidance", 0.0, MAX_GUIDANCE)
+            check_guidance(self.guidance)
         if self.frames is not None:
             check_int(self.frames, "length in frames", 1, MAX_CODES_LIMIT * MAX_CODE_FRAMES)
             if not self.constrained:
