@@ -127,3 +127,15 @@ def test_a_missing_extra_is_one_line(monkeypatch, capsys):
     assert main(["generate", "x", "-o", "out"]) == 2
     assert capsys.readouterr().err.strip() == ("motiongpt: error: this needs the `train` extra (transformers is not "
                                                "installed): pip install 'motiongpt[train]'")
+
+
+def test_shared_words_keep_the_action_that_the_sentence_vectors_trade_for_style():
+    from motiongpt.generation.pipeline import model_parts
+    from motiongpt.sentences import embed_sentences
+
+    bundled = CaptionMatcher.from_pretrained(model_parts(None)["captions"])
+    text = "a playful man walks backwards while facing forward."
+    vectors_only = bundled.captions[int(bundled.similarity([text], embed_sentences([text]).numpy()).argmax())]
+    assert "backward" not in vectors_only  # "a man is walking forward.": the style and "forward" won
+    (match,) = bundled.match([text])
+    assert "backwards" in match.caption and match.method == "encoder" and 0.5 < match.similarity < 1.0

@@ -34,7 +34,7 @@ BANDAI_SUMMARY = ("walking (forward, backward, diagonally, turning left or right
 class DomainNote:
     text: str
     similarity: float  # the larger of the caption and the action similarity
-    nearest: str  # the nearest training caption
+    nearest: str  # the training caption the matcher gives the LLM for it
     known: str  # what the model knows, in a few words
     threshold: float = FAR_BELOW
 
@@ -60,8 +60,7 @@ class DomainGuard:
 
     def check(self, texts: Sequence[str]) -> list[DomainNote]:
         vectors = embed_sentences(list(texts)).numpy()
-        captions = self.matcher.similarity(texts, vectors)  # the matcher's own rule: never the other side
-        best = captions.argmax(axis=1)
+        best, captions = self.matcher.nearest(texts, vectors)  # the caption the matcher gives the LLM
         similarity = captions.max(axis=1)
         if self.phrase_vectors is not None:
             similarity = np.maximum(similarity, (vectors @ self.phrase_vectors.T).max(axis=1))
