@@ -42,16 +42,14 @@ def build(fmt: str, tactic: str, model_dir: Path | None):
     dtype = torch.bfloat16 if tactic == "bf16" else None
     if model_dir is not None:
         if tactic == "hf":
+            from motiongpt.generation.pipeline import llm_guidance
             from motiongpt.llm.finetuned import load_finetuned
             from motiongpt.tokenizer import VQVAE
 
             parts = model_parts(model_dir)
             llm, tokenizer, meta = load_finetuned(parts["llm"], merge=True)
-            from motiongpt.generation.pipeline import GUIDANCE_KEY
-            from motiongpt.limits import NO_GUIDANCE
-
             return MotionGPT(VQVAE.from_pretrained(parts["vq"]), llm, tokenizer, meta["format"],
-                             guidance=meta.get(GUIDANCE_KEY, NO_GUIDANCE))  # as from_pretrained samples the others
+                             guidance=llm_guidance(meta, parts["llm"]))  # as from_pretrained samples the others
         return MotionGPT.from_pretrained(model_dir, dtype=dtype, quantize="int8" if tactic == "int8" else None)
     from peft import LoraConfig, get_peft_model
 

@@ -269,7 +269,7 @@ def test_guidance_keeps_batches_seeds_and_the_cache_exact(pipeline):
     assert [r.codes for r in unguided] != [r.codes for r in strongly]
     assert batched[0].settings.guidance == 2.5 and unguided[0].settings.guidance == 1.0
     as_text = pipeline.generate(CAPTIONS[0], **{**kwargs, "guidance": "2.5", "num_samples": 1})  # as a form gives it
-    assert as_text[0].codes == batched[0].codes
+    assert as_text[0].codes == batched[0].codes and as_text[0].settings.guidance == 2.5  # a float in the record
 
 
 def test_a_model_dir_carries_its_guidance(text_pipeline, tmp_path):

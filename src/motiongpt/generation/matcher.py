@@ -7,8 +7,8 @@ sentence vectors plus WORD_WEIGHT x the TF-IDF cosine of shared words and word p
 weigh style words over the action ("a feminine man steps back several times" came nearest to "a feminine man takes
 several steps forward"); the shared words pull the action back (the matched caption names the content asked for in
 0.83 -> 0.88 of template captions and 0.84 -> 0.88 of the held-out wording, MODEL_CARD.md). A description that
-already is a training caption goes through unchanged. Large LLMs finetuned
-on rich captions (the paper's setting) need none of this: a model dir without `captions/` skips the step.
+already is a training caption goes through unchanged. Large LLMs finetuned on rich captions (the paper's setting)
+need none of this: a model dir without `captions/` skips the step.
 
 The encoder's files come with the `matcher` extra (`pip install 'motiongpt[matcher]'`). Without it the matcher
 falls back to words: TF-IDF cosine over the words and word pairs of the captions, which finds "a happy person
@@ -98,7 +98,7 @@ class CaptionMatcher:
         self.captions = list(captions)
         self.embeddings = np.asarray(embeddings, np.float32)
         self.index = {_key(c): c for c in self.captions}
-        self.words: WordIndex | None = None  # built on first use
+        self._words: WordIndex | None = None  # built on first use (`word_index`)
         sides = np.array([named_side(c) or "" for c in self.captions])
         # a description naming one side never gets a caption naming the other ("kicks with the right leg" was
         # read as a left-leg caption, similarity 0.76, before this)
@@ -124,10 +124,9 @@ class CaptionMatcher:
                 out[i] = Match(text, text, 1.0, "exact")
             else:
                 unknown.append(i)
-        self.words = self.words or (WordIndex(self.captions) if unknown else None)
         if unknown and not encoder_installed():
             for i in unknown:
-                row, similarity = self.words.best(texts[i], self._excluded(texts[i]))
+                row, similarity = self.word_index().best(texts[i], self._excluded(texts[i]))
                 out[i] = Match(texts[i], self.captions[row], similarity, "words")
         elif unknown:
             asked = [texts[i] for i in unknown]
@@ -139,10 +138,15 @@ class CaptionMatcher:
     def nearest(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the row of the caption each text is matched to, the (texts, captions) sentence-vector similarities): the
         rows maximise similarity + WORD_WEIGHT x the shared-word cosine, under the side rule of `similarity`."""
-        self.words = self.words or WordIndex(self.captions)
         similarity = self.similarity(texts, vectors)
-        words = np.stack([self.words.scores(text) for text in texts])
+        words = np.stack([self.word_index().scores(text) for text in texts])
         return (similarity + WORD_WEIGHT * words).argmax(axis=1), similarity
+
+    def word_index(self) -> WordIndex:
+        """The TF-IDF index of the captions, built on first use."""
+        if self._words is None:
+            self._words = WordIndex(self.captions)
+        return self._words
 
     def similarity(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """(texts, captions) cosine similarities of the texts' sentence vectors to the captions, -inf for the

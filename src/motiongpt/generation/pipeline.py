@@ -190,7 +190,7 @@ class MotionGPT:
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
                    bool(meta.get("answer_follows_prompt", False)), meta.get("prompt", "alpaca"),
-                   check_guidance(meta.get(GUIDANCE_KEY, NO_GUIDANCE), f"{llm_dir / META_NAME}: guidance"))
+                   llm_guidance(meta, llm_dir))
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
@@ -373,14 +373,14 @@ class MotionGPT:
         processors = sampling_warpers(settings.temperature, settings.top_k, settings.top_p)
         if settings.constrained:
             processors.insert(0, CodeConstraint(vocab, controls, settings.max_codes, exact=settings.frames is not None))
-        unconditional, guidance = None, float(settings.guidance)
-        if guidance != NO_GUIDANCE:
+        unconditional = None
+        if settings.guidance != NO_GUIDANCE:
             unconditional = [encode_prompt(self.tokenizer, self.unconditional_prompt(c)) for c in controls]
         decoded = sample(self.llm, [encode_prompt(self.tokenizer, p) for p in prompts], seeds,
                          processors=processors, stop_ids=vocab.stop_ids, pad_id=self.tokenizer.pad_token_id,
                          max_new_tokens=vocab.max_new_tokens(settings.max_codes), use_cache=settings.use_cache,
                          rows=vocab.token_ids if settings.constrained else None, unconditional=unconditional,
-                         guidance=guidance)
+                         guidance=settings.guidance)
         self.stats["rows"] += len(prompts)
         self.stats["forward_passes"] += decoded.forward_passes
         self.stats["generated_tokens"] += sum(len(t) for t in decoded.tokens)
@@ -400,6 +400,12 @@ class MotionGPT:
             features, joints = features[:settings.frames], joints[:settings.frames]
         return GeneratedMotion(caption, prompt, answer, codes, features, joints, seed, controls, fallback,
                                self.spec.fps, settings, self.fmt)
+
+
+def llm_guidance(meta: dict, llm_dir: Path) -> float:
+    """The classifier-free guidance a finetuned LLM dir's metadata records (`assemble --guidance`), checked; 1 (off)
+    when it records none."""
+    return check_guidance(meta.get(GUIDANCE_KEY, NO_GUIDANCE), f"{llm_dir / META_NAME}: guidance")
 
 
 def model_parts(model: str | Path | None) -> dict[str, Path]:

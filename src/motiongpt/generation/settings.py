@@ -38,7 +38,8 @@ class GenerationSettings:
     guidance: float | None = None
 
     def check(self) -> GenerationSettings:
-        """The settings themselves, or a one-line error naming the first bad value."""
+        """The settings themselves (a guidance given as text made a float), or a one-line error naming the first
+        bad value."""
         # Below MIN_TEMPERATURE the scores overflow to infinity; above MAX_TEMPERATURE sampling is uniform anyway.
         check_number(self.temperature, "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE)
         if self.top_k is not None:
@@ -47,14 +48,12 @@ class GenerationSettings:
             raise MotionGPTError(f"top-p {self.top_p}: must be in (0, 1]")
         check_int(self.max_codes, "max codes", 1, MAX_CODES_LIMIT)
         check_int(self.side_retries, "side retries", 0, MAX_SIDE_RETRIES)
-        if self.guidance is not None:
-            check_guidance(self.guidance)
         if self.frames is not None:
             check_int(self.frames, "length in frames", 1, MAX_CODES_LIMIT * MAX_CODE_FRAMES)
             if not self.constrained:
                 raise MotionGPTError("a length (frames or seconds) is met only by constrained decoding; drop "
                                      "--unconstrained")
-        return self
+        return self if self.guidance is None else dataclasses.replace(self, guidance=check_guidance(self.guidance))
 
     def exact_codes(self, frames_per_code: int) -> int | None:
         """The number of codes the chosen length needs (the last code's frames beyond it are cut), or None."""
