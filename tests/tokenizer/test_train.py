@@ -11,7 +11,8 @@ import torch
 from motiongpt.cli import main
 from motiongpt.errors import MotionGPTError
 from motiongpt.tokenizer import VQVAE
-from motiongpt.tokenizer.train import TrainConfig, lr_factor, train
+from motiongpt.tokenizer.train import TrainConfig, WindowSampler, lr_factor, train
+from .conftest import build_dataset
 from motiongpt.training import weights_digest
 
 
@@ -73,6 +74,48 @@ def test_cli_train_rejects_wrong_width(dataset, tmp_path, capsys):
     assert main(["vq", "train", "--data", str(bad), "--out", str(tmp_path / "o"), "--preset", "tiny"]) == 2
     err = capsys.readouterr().err.strip()
     assert "expected 251" in err and "\n" not in err
+
+
+def test_balanced_windows_give_a_rare_content_its_share(tmp_path):
+    """20 walks and 2 kicks (Bandai ids): as the clips come a kick is 1 window in 11, balanced by content 1 in 2."""
+    root = tmp_path / "data"
+    (root / "new_joint_vecs").mkdir(parents=True)
+    ids = [f"dataset-1_walk_normal_{i}" for i in range(20)] + [f"dataset-1_kick_normal_{i}" for i in range(2)]
+    rng = np.random.default_rng(0)
+    for motion_id in ids:  # feature 0 tells the contents apart in any window: +1 in kicks, -1 in walks
+        features = rng.normal(0, 0.01, size=(70, 263)).astype(np.float32)
+        features[:, 0] = 1.0 if "_kick_" in motion_id else -1.0
+        np.save(root / "new_joint_vecs" / f"{motion_id}.npy", features)
+    (root / "train.txt").write_text("\n".join(ids) + "\n")
+    mean, std = np.zeros(263, np.float32), np.ones(263, np.float32)
+
+    def kick_share(balance: float) -> float:
+        sampler = WindowSampler(root, mean, std, window=64, seed=0, balance=balance)
+        assert torch.equal(sampler.batch(7, 0, 8), sampler.batch(7, 0, 8))
+        return float(torch.cat([sampler.batch(step, 0, 8)[:, 0, 0] > 0 for step in range(200)]).float().mean())
+
+    assert kick_share(0.0) == pytest.approx(2 / 22, abs=0.03)
+    assert kick_share(1.0) == pytest.approx(0.5, abs=0.05)
+    assert 2 / 22 + 0.05 < kick_share(0.5) < 0.5 - 0.05
+
+
+def test_finetuning_starts_from_the_given_model(dataset, tmp_path):
+    """--init takes the model's config, weights and Mean/Std, whatever the preset and the dataset's statistics."""
+    first = train(config(dataset, tmp_path / "first", steps=24, val_every=12, seed=7)).out / "last"
+    other = build_dataset(tmp_path / "other", seed=1)  # other features, so other Mean/Std
+    settings = dict(steps=2, batch_size=4, val_every=2, warmup=2, val_motions=2, quiet=True)
+    tuned = train(TrainConfig.for_preset(other, tmp_path / "tuned", "cpu", init=str(first), **settings)).out
+    fresh = train(config(other, tmp_path / "fresh", steps=2, val_every=2)).out
+    start = VQVAE.from_pretrained(first)
+    model = VQVAE.from_pretrained(tuned / "last")
+    assert model.config == start.config and model.config.codebook_size == 32  # tiny, not cpu's 512
+    assert torch.equal(model.mean, start.mean)
+    assert not torch.equal(model.mean, VQVAE.from_pretrained(fresh / "last").mean)
+    weights = {name: VQVAE.from_pretrained(out).state_dict() for name, out in
+               (("start", first), ("tuned", tuned / "last"), ("fresh", fresh / "last"))}
+    key = next(k for k in weights["start"] if k.startswith("encoder") and k.endswith("weight"))
+    moved = (weights["tuned"][key] - weights["start"][key]).abs().max()
+    assert moved < 0.01 < (weights["fresh"][key] - weights["start"][key]).abs().max()  # two steps at lr 2e-4
 
 
 def _free_port() -> int:

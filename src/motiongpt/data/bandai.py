@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from motiongpt.data.archive import DEFAULT_CACHE, unpack_once
 from motiongpt.data.captions import Style, compose
@@ -128,6 +132,32 @@ def motion_labels(motion_id: str) -> tuple[str, str] | None:
     if match is None or match[1] not in ACTIONS or match[2] not in STYLES:
         return None
     return match[1], match[2]
+
+
+OTHER = ("", "")  # the group of motions whose id carries no Bandai labels
+
+
+def motion_group(motion_id: str) -> tuple[str, str]:
+    """(content, style) of a motion id, OTHER for an id without Bandai labels; mirrored copies share their clip's."""
+    return motion_labels(motion_id) or OTHER
+
+
+def balanced_shares(groups: Sequence[tuple[str, str]], power: float) -> np.ndarray:
+    """Each item's share (summing to 1) when rare contents and styles are to be seen often enough, not in
+    proportion to clip counts: a content's share goes as (its items)^(1 - power), and within it each style's the
+    same way, split evenly over the style's items. `power` 0 keeps the items' proportions, 1 gives every content
+    an equal share and every style an equal share within its content."""
+    if not 0.0 <= power <= 1.0:
+        raise MotionGPTError(f"balance power {power}: expected a number from 0 (clip counts) to 1 (equal shares)")
+    pairs = Counter(groups)
+    contents = Counter(content for content, _ in groups)
+    content_mass = {c: n ** (1.0 - power) for c, n in contents.items()}
+    style_mass = {g: n ** (1.0 - power) for g, n in pairs.items()}
+    style_total = Counter()
+    for (content, _), mass in style_mass.items():
+        style_total[content] += mass
+    total = sum(content_mass.values())
+    return np.array([content_mass[g[0]] / total * style_mass[g] / style_total[g[0]] / pairs[g] for g in groups])
 
 
 def clip_captions(name: str, content: str, style: str, count: int = CAPTIONS_PER_CLIP) -> list[str]:

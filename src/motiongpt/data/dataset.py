@@ -162,8 +162,9 @@ class WindowDataset(Dataset):
             mean, std = load_mean_std(self.root)
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self.window = window
-        motions = [load_features(self.root, i) for i in split_ids(self.root, split)]
-        self.motions = [m for m in motions if len(m) >= window]
+        loaded = [(i, load_features(self.root, i)) for i in split_ids(self.root, split)]
+        self.ids = [i for i, m in loaded if len(m) >= window]
+        self.motions = [m for _, m in loaded if len(m) >= window]
         if not self.motions:
             raise MotionGPTError(f"{self.root}: no {split} motion has {window} frames or more")
         self.seed = seed

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motiongpt.data.bandai import motion_labels
+from motiongpt.data.bandai import balanced_shares, motion_group
 from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, load_npy, read_json, write_json
@@ -105,12 +105,9 @@ def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: in
     return out
 
 
-OTHER = ("", "")  # the group of motions whose id carries no Bandai labels
-
-
 def record_group(record: dict) -> tuple[str, str]:
     """(content, style) of a record's motion; mirrored copies share their clip's group."""
-    return motion_labels(str(record.get("id", ""))) or OTHER
+    return motion_group(str(record.get("id", "")))
 
 
 def group_counts(records: list[dict]) -> dict[str, dict[str, int]]:
@@ -133,25 +130,12 @@ def balance_records(records: list[dict], power: float = 1.0, size: int | None = 
     by seeded stochastic rounding of its expected count; the result holds about `size` records (default: as many
     as given) in the order given, repeats adjacent (finetuning shuffles them).
     """
-    if not 0.0 <= power <= 1.0:
-        raise MotionGPTError(f"balance power {power}: expected a number from 0 (clip counts) to 1 (equal shares)")
-    if not records:
-        return []
-    groups = [record_group(r) for r in records]
-    pairs = Counter(groups)
-    contents = Counter(content for content, _ in groups)
-    content_mass = {c: n ** (1.0 - power) for c, n in contents.items()}
-    style_mass = {g: n ** (1.0 - power) for g, n in pairs.items()}
-    style_total = Counter()
-    for (content, style), mass in style_mass.items():
-        style_total[content] += mass
-    total = sum(content_mass.values())
+    shares = balanced_shares([record_group(r) for r in records], power)
     size = len(records) if size is None else size
     rng = np.random.default_rng(seed)
     draws = rng.random(len(records))
     out = []
-    for record, group, u in zip(records, groups, draws):
-        share = content_mass[group[0]] / total * style_mass[group] / style_total[group[0]] / pairs[group]
+    for record, share, u in zip(records, shares, draws):
         expected = share * size
         out.extend([record] * (int(expected) + (u < expected - int(expected))))
     return out

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from motiongpt.data.bandai import balanced_shares, motion_group
 from motiongpt.data.dataset import WindowDataset
 from motiongpt.data.layout import load_mean_std, split_ids
 from motiongpt.errors import MotionGPTError
@@ -54,6 +55,10 @@ class TrainConfig(TrainingConfig):
     val_every: int = option(1000, "validate every N optimiser steps (and at the last)", shown=PRESET)
     val_motions: int | None = option(None, "validate on the first N val motions only", shown="all")
     max_grad_norm: float = option(0.0, "clip the gradient norm to this; 0 turns clipping off")
+    balance: float = option(0.0, "draw the windows' motions balanced by Bandai content and style: 0 = as the "
+                                 "clips come, 1 = equal shares (motiongpt.data.bandai.balanced_shares)")
+    init: str = option("", "start from the weights, codebook and Mean/Std of this VQ-VAE model dir (finetune it "
+                           "rather than train from scratch)")
 
     resumable = TrainingConfig.resumable | {"val_motions"}
 
@@ -72,9 +77,11 @@ class WindowSampler:
     each cropped at an offset drawn by `WindowDataset` for that (step, process)."""
 
     def __init__(self, root: str | Path, mean: np.ndarray, std: np.ndarray, window: int, seed: int,
-                 num_processes: int = 1):
+                 num_processes: int = 1, balance: float = 0.0):
         self.dataset = WindowDataset(root, "train", window, mean, std, seed)
         self.seed, self.num_processes = seed, num_processes
+        self.shares = (balanced_shares([motion_group(i) for i in self.dataset.ids], balance) if balance
+                       else None)
         width = self.dataset.motions[0].shape[1]
         if width != len(mean) or any(m.shape[1] != width for m in self.dataset.motions):
             widths = sorted({m.shape[1] for m in self.dataset.motions})
@@ -84,7 +91,10 @@ class WindowSampler:
     def batch(self, step: int, rank: int, batch_size: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, step, rank])
         n = len(self.dataset)
-        picks = rng.choice(n, size=batch_size, replace=batch_size > n)
+        if self.shares is None:
+            picks = rng.choice(n, size=batch_size, replace=batch_size > n)
+        else:  # rare groups repeat within a batch, so draw with replacement
+            picks = rng.choice(n, size=batch_size, p=self.shares)
         self.dataset.set_epoch(step * self.num_processes + rank)
         return torch.stack([self.dataset[int(i)] for i in picks]).float()
 
@@ -103,10 +113,17 @@ class VQStage(Stage):
 
     def __init__(self, cfg: TrainConfig, accelerator):
         self.cfg, self.accelerator, self.data = cfg, accelerator, Path(cfg.data)
-        mean, std = load_mean_std(self.data)
-        self.sampler = WindowSampler(self.data, mean, std, cfg.window, cfg.seed, accelerator.num_processes)
+        if cfg.init:
+            self.model = VQVAE.from_pretrained(cfg.init, dataset=None if (Path(cfg.init) / "Mean.npy").is_file()
+                                               else self.data)
+            mean, std = self.model.mean.numpy(), self.model.std.numpy()
+        else:
+            mean, std = load_mean_std(self.data)
+            self.model = VQVAE(preset_config(cfg.preset, input_dim=len(mean)), mean, std)
+        self.model.to(accelerator.device)
+        self.sampler = WindowSampler(self.data, mean, std, cfg.window, cfg.seed, accelerator.num_processes,
+                                     cfg.balance)
         split_ids(self.data, "val")  # fail now, not at the first validation
-        self.model = VQVAE(preset_config(cfg.preset, input_dim=len(mean)), mean, std).to(accelerator.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
                                            weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
