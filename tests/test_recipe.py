@@ -54,6 +54,11 @@ def test_tiny_recipe_runs_every_step_and_resumes(bandai_sample_bvh, jobs, tmp_pa
 
     figures = {s: state["steps"][s]["figures"] for s in STEPS}
     assert figures["data"]["clips"] == len(jobs) and all(figures["data"]["split_motions"].values())
+    tuned = recipe_settings("tiny")["vq_train"]["balanced_finetune"]
+    assert figures["vq_train"]["balanced"]["steps"] == tuned["steps"]  # the tokenizer, finetuned balanced
+    assert json.loads((out / "vq_eval.json").read_text())["model"] == str(out / "vq-balanced" / "best")
+    assert json.loads((out / "vq-balanced" / "checkpoint" / "state.json").read_text())["config"]["init"] == str(
+        out / "vq" / "best")
     assert figures["vq_eval"]["mpjpe_mm"] > 0 and 0 < figures["vq_eval"]["codebook_usage"] <= 1
     assert figures["vq_encode"]["encoded"] == figures["data"]["motions"]
     assert figures["llm"]["steps"] == recipe_settings("tiny")["llm"]["steps"]

@@ -3,7 +3,8 @@
 The steps, each a call of the stage's own function with fixed seeds:
 
     data          build_bandai: the captioned HumanML3D-layout set        -> DIR/data
-    vq_train      the motion VQ-VAE                                       -> DIR/vq (best/, last/, checkpoint/)
+    vq_train      the motion VQ-VAE, then finetuned on windows balanced   -> DIR/vq (best/, last/, checkpoint/),
+                  by content and style                                       DIR/vq-balanced (the one used)
     vq_eval       reconstruction on the test split (MPJPE, codebook use)  -> DIR/vq_eval.json
     vq_encode     codes of every motion                                   -> DIR/data/VQVAE
     instructions  the four-task instruction records                       -> DIR/instructions
@@ -24,23 +25,26 @@ exactly). Each finished step appends one JSON line to `DIR/recipe_log.jsonl`; `D
 summary printed at the end.
 
 Step budgets of the `cpu` preset on this project's 2-core CPU. The default bundled model (`balanced`) was trained
-with exactly these settings (its LLM step on a lent GPU, in float32), and the first one (`unbalanced`,
-`motiongpt/assets/model`) with the same but instructions as the clips come (balance 0), one stage command at a
-time; the wall times below are that run's:
+with exactly these settings, its VQ-VAE finetuned from the first model's (`unbalanced`, `motiongpt/assets/model`,
+trained as the unbalanced VQ-VAE below, with instructions as the clips come and 800 LLM steps); the wall times
+below are those runs':
 
     data          3,076 clips, 5,314 motions                                   69 s (1 worker)
     vq_train      6,000 steps of 64 windows, lr 4e-4 (x0.05 from step 5,333)   57 min (1.75 steps/s)
+                  then 2,400 steps of windows balanced by content and style    10 min (4 steps/s on a
+                  (power 0.75), lr 1e-4 (x0.05 from step 1,800)                 quieter day)
     vq_eval       + vq_encode: 794 test and 5,314 motions                      ~1 min
-    instructions  51,048 train records                                         seconds
-    llm           800 steps of 64 records (16 x 4), lr 1e-3, warm-up 30        35 min (~2,600 tokens/s)
+    instructions  51,012 train records, balanced by content and style (0.5)    seconds
+    llm           1,000 steps of 64 records (16 x 4), lr 1e-3, warm-up 30      25 min (~4,600 tokens/s)
     evaluator     1,200 steps of 64, lr 5e-4                                   7 min (2.8 steps/s)
     eval          1 repeat of the 4 tasks on the 794 test motions, MultiModality 10 x 10 per task
                                                                                ~3 min (25-40 motions/s)
 
-About 1 h 45 min in all; the same steps at half those speeds (a busier machine) still fit 4 h. The VQ-VAE gets
-the largest share because every later step depends on its codes. The LLM's 800 steps see 51k records, one epoch
-of the Bandai instructions; batches of 64 (not the paper's 256) give it more updates, and a from-scratch model of
-5 M weights takes lr 1e-3. One eval repeat keeps the test split whole instead of a biased first-N subset; the
+About 2 h in all; the same steps at half those speeds (a busier machine) still fit 4 h. The VQ-VAE gets
+the largest share because every later step depends on its codes. The LLM's 1,000 steps see 64k records, 1.25
+epochs of the Bandai instructions (on the balanced tokenizer's codes 800 steps followed the text worse and 1,200
+walked slowly: MODEL_CARD.md); batches of 64 (not the paper's 256) give it more updates, and a from-scratch model
+of 5 M weights takes lr 1e-3. One eval repeat keeps the test split whole instead of a biased first-N subset; the
 20-repeat table of the model card comes from `motiongpt eval` (see MODEL_CARD.md). `--steps STEP=N` and
 `--minutes STEP=M` change a training budget (minutes become steps at the slow-end speeds of STEPS_PER_MINUTE; a
 new VQ budget moves its LR drop to 2/3 of the steps). The `tiny` preset runs a few steps of tiny networks, for
@@ -70,11 +74,15 @@ PRESETS: dict[str, dict[str, dict]] = {
     "cpu": {
         "data": dict(seed=0, workers=2),
         # the LR drops x0.05 at step 5,333 (2/3 of an 8,000-step schedule, stopped at the step-6,000 validation)
-        "vq_train": dict(preset="cpu", steps=6000, milestones=[5333], lr=4e-4, seed=1234),
+        "vq_train": dict(preset="cpu", steps=6000, milestones=[5333], lr=4e-4, seed=1234,
+                         # then finetuned on windows balanced by content and style, so rare actions (a kick, a
+                         # bow) are reconstructed too (MODEL_CARD.md, "A tokenizer that sees every action")
+                         balanced_finetune=dict(balance=0.75, steps=2400, lr=1e-4, warmup=100, milestones=[1800],
+                                                val_every=400)),
         "vq_eval": dict(split="test"),
         # balanced by content and style (power 0.5), as the default model's (MODEL_CARD.md: better than 0)
         "instructions": dict(seed=1337, balance=0.5),
-        "llm": dict(base="small", format="vocab", full=True, steps=800, micro_batch=16, grad_accum=4, lr=1e-3,
+        "llm": dict(base="small", format="vocab", full=True, steps=1000, micro_batch=16, grad_accum=4, lr=1e-3,
                     warmup=30, val_every=100, val_batches=25, seed=1337),
         "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, val_every=500),
         # the default model's classifier-free guidance (MODEL_CARD.md: 1.5 scored best of 1, 1.5, 2 and 3)
@@ -83,7 +91,9 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "tiny": {
         "data": dict(seed=0, workers=1),
-        "vq_train": dict(preset="tiny", steps=20, batch_size=8, warmup=4, val_every=10, lr=2e-4, seed=1234),
+        "vq_train": dict(preset="tiny", steps=20, batch_size=8, warmup=4, val_every=10, lr=2e-4, seed=1234,
+                         balanced_finetune=dict(balance=0.75, steps=2, batch_size=8, warmup=1, val_every=2,
+                                                lr=1e-4)),
         "vq_eval": dict(split="test"),
         "instructions": dict(seed=1337),
         "llm": dict(base="tiny", format="vocab", full=True, steps=4, micro_batch=4, grad_accum=2, lr=1e-3,
@@ -195,7 +205,9 @@ class RecipeRun:
     state: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.data, self.vq, self.vq_model = self.out / "data", self.out / "vq", self.out / "vq" / "best"
+        self.data, self.vq = self.out / "data", self.out / "vq"
+        tuned = "balanced_finetune" in self.settings["vq_train"]
+        self.vq_model = self.out / "vq-balanced" / "best" if tuned else self.vq / "best"
         self.instructions, self.llm, self.evaluator = self.out / "instructions", self.out / "llm", self.out / "evaluator"
         self.vq_model = Path(self.settings["vq_train"].get("reuse", self.vq_model))
         self.evaluator = Path(self.settings["evaluator"].get("reuse", self.evaluator))
@@ -218,12 +230,19 @@ def _data(run: RecipeRun) -> dict:
 def _vq_train(run: RecipeRun) -> dict:
     from motiongpt.tokenizer.train import TrainConfig, train
 
-    s = run.settings["vq_train"]
+    s = dict(run.settings["vq_train"])
     if "reuse" in s:
         return {"reused": s["reuse"]}
-    cfg = TrainConfig.for_preset(run.data, run.vq, s["preset"], quiet=not run.progress,
-                                 **{k: v for k, v in s.items() if k != "preset"})
-    result = train(cfg)
+    preset, tune = s.pop("preset"), s.pop("balanced_finetune", None)
+    figures = _vq_figures(train(TrainConfig.for_preset(run.data, run.vq, preset, quiet=not run.progress, **s)))
+    if tune:
+        tuned = TrainConfig.for_preset(run.data, run.vq_model.parent, preset, init=str(run.vq / "best"),
+                                       seed=s.get("seed"), quiet=not run.progress, **tune)
+        figures["balanced"] = _vq_figures(train(tuned))
+    return figures
+
+
+def _vq_figures(result) -> dict:
     best = result.best_val
     return {"steps": result.steps, "best_step": result.best_step, "val_recon_loss": best["recon_loss"],
             "val_mpjpe_mm": best["mpjpe_mm"], "val_codebook_usage": best["codebook_usage"]}
@@ -397,12 +416,17 @@ def _evaluator_line(f: dict) -> str:
     return f"{f['steps']} steps; val {figures or 'R-precision n/a (fewer than 32 val motions)'}"
 
 
+def _vq_line(f: dict) -> str:
+    return (f"{f['steps']} steps; best val at step {f['best_step']}: MPJPE {f['val_mpjpe_mm']:.1f} mm, "
+            f"codebook usage {f['val_codebook_usage']:.2f}")
+
+
 # One readable line per finished step (the eval step adds its tables below).
 SUMMARY_LINES: dict[str, Callable[[dict], str]] = {
     "data": lambda f: f"{f['clips_kept']}/{f['clips']} clips kept, {f['motions']} motions, {f['captions']} "
                       f"captions; motions per split {f['split_motions']}",
-    "vq_train": lambda f: f"reused {f['reused']}" if "reused" in f else f"{f['steps']} steps; best val at step {f['best_step']}: MPJPE {f['val_mpjpe_mm']:.1f} mm, "
-                          f"codebook usage {f['val_codebook_usage']:.2f}",
+    "vq_train": lambda f: f"reused {f['reused']}" if "reused" in f else _vq_line(f) + (
+        f"; balanced finetune {_vq_line(f['balanced'])}" if "balanced" in f else ""),
     "vq_eval": lambda f: f"{f['split']}: MPJPE {f['mpjpe_mm']:.1f} mm (root-aligned {f['mpjpe_root_aligned_mm']:.1f} "
                          f"mm), codebook usage {f['codebook_usage']:.2f}, perplexity {f['perplexity']:.0f}, "
                          f"{f['motions']} motions",

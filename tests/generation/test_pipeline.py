@@ -221,7 +221,8 @@ def test_models_by_name_and_a_caption_list_shared_through_pipeline_json(text_pip
 
     assert module.model_dir(None) == module.model_dir("balanced") == BUNDLED_MODEL
     assert module.model_dir("unbalanced") != BUNDLED_MODEL
-    assert module.model_parts(None)["vq"] == module.model_parts("unbalanced")["vq"]  # one VQ-VAE, shared
+    default, first = module.model_parts(None), module.model_parts("unbalanced")
+    assert default["captions"] == first["captions"] and default["vq"] != first["vq"]  # captions shared, own VQ-VAE
     assert module.model_dir(tmp_path) == tmp_path
     monkeypatch.setitem(module.NAMED_MODELS, "elsewhere", tmp_path / "absent")
     with pytest.raises(MotionGPTError, match="no model 'absent' in this package"):

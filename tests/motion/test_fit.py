@@ -28,9 +28,10 @@ def real(bandai_sample_bvh) -> dict[str, np.ndarray]:
 def generated_walk() -> np.ndarray:
     from motiongpt.generation.pipeline import MotionGPT
 
-    # the decoder's joints, whose bones drift (generate returns this fit's joints by default)
-    return MotionGPT.from_pretrained(device="cpu").generate(["a person walks forward"], seed=0,
-                                                            rigid_bones=False)[0].joints
+    # the decoder's joints, whose bones drift (generate returns this fit's joints by default); the first bundled
+    # model's, the input these limits were set on (the default's own decoder drifts more: MODEL_CARD.md)
+    return MotionGPT.from_pretrained("unbalanced", device="cpu").generate(["a person walks forward"], seed=0,
+                                                                          rigid_bones=False)[0].joints
 
 
 def _bvh_errors(tmp_path, joints) -> dict[str, float]:

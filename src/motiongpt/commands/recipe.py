@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder holding Bandai-Namco-Research-Motiondataset-1 and -2")
     p.add_argument("--out", required=True, help="folder for every step's output")
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                   help="cpu: about 1 h 45 min on a 2-core CPU (default); tiny: a few steps, for tests")
+                   help="cpu: about 2 h on a 2-core CPU (default); tiny: a few steps, for tests")
     p.add_argument("--until", choices=STEPS, help="stop after this step")
     p.add_argument("--base", help="the LLM's base: the preset's built-in one (default), or a pretrained base "
                                   "(smollm2-135m, FILE.gguf, an HF dir) finetuned with LoRA on balanced instructions")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 # Models shipped in the package, by the names `--model` and `from_pretrained` take (a dir of that name wins).
-# balanced (the default): a 5 M-weight LLM trained on instructions balanced by content and style; it shares the
-# VQ-VAE and caption list of unbalanced, the first bundled model, whose instructions follow the clip counts
-# (MODEL_CARD.md, "Balanced sampling and a pretrained base": balanced scores better and became the default).
+# balanced (the default): a 5 M-weight LLM trained on instructions balanced by content and style, on the codes of
+# its own VQ-VAE (unbalanced's, finetuned on windows balanced the same way); it shares the caption list of
+# unbalanced, the first bundled model, whose instructions follow the clip counts (MODEL_CARD.md, "Balanced
+# sampling and a pretrained base" and "A tokenizer that sees every action": balanced scores better).
 NAMED_MODELS = {"balanced": ASSETS / "model-balanced", "unbalanced": ASSETS / "model"}
 DEFAULT_MODEL = "balanced"
 BUNDLED_MODEL = NAMED_MODELS[DEFAULT_MODEL]  # what `generate`, `serve` and `from_pretrained()` use by default
