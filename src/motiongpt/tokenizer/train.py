@@ -114,8 +114,9 @@ class VQStage(Stage):
     def __init__(self, cfg: TrainConfig, accelerator):
         self.cfg, self.accelerator, self.data = cfg, accelerator, Path(cfg.data)
         if cfg.init:
-            self.model = VQVAE.from_pretrained(cfg.init, dataset=None if (Path(cfg.init) / "Mean.npy").is_file()
-                                               else self.data)
+            self.model = VQVAE.from_pretrained(cfg.init)
+            if not self.model.has_statistics:  # a dir saved without Mean/Std: the data's
+                self.model.set_normalisation(*load_mean_std(self.data))
             mean, std = self.model.mean.numpy(), self.model.std.numpy()
         else:
             mean, std = load_mean_std(self.data)
