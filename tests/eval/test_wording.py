@@ -97,13 +97,31 @@ def test_content_of_a_motion_id():
     assert bandai_content("000021") is None and bandai_content("dataset-1_fly_happy_001") is None
 
 
-def test_nearest_content_and_template_captions(generated):
+def test_the_content_judge_reads_a_rare_content_beside_a_common_many_styled_one():
     import numpy as np
 
-    from motiongpt.eval.wording import nearest_content, template_captions
+    from motiongpt.eval.wording import ContentJudge, clip_of, cross_validated
 
-    centroids = np.eye(3)
-    assert nearest_content(np.array([[0.9, 0.1, 0], [0, 0.2, 0.7]]), ["a", "b", "c"], centroids) == ["a", "c"]
+    rng = np.random.default_rng(0)
+    # "walk": 200 motions in two styles far apart; "bow": 10 motions overlapping the edge of one of them
+    walk = np.concatenate([rng.normal([-4, 0], 0.5, (100, 2)), rng.normal([4, 0], 1.0, (100, 2))])
+    bow = rng.normal([4, 2.5], 0.5, (10, 2))
+    x, contents = np.concatenate([walk, bow]), ["walk"] * 200 + ["bow"] * 10
+    judge = ContentJudge.fit(x, contents)
+    assert judge.predict(np.array([[4, 3], [-4, 0], [4, 0]])) == ["bow", "walk", "walk"]
+    assert ContentJudge.fit(x, contents).predict(bow) == judge.predict(bow)  # no seed: the same fit
+    assert sum(p == "bow" for p in judge.predict(bow)) >= 8  # each content weighs the same, not 10 against 200
+    clips = [f"dataset-1_walk_normal_{i // 2:03d}_w{i % 2}" for i in range(200)] + [f"b{i}" for i in range(10)]
+    assert clip_of(clips[1]) == clip_of(clips[0]) == "dataset-1_walk_normal_000"
+    cross = cross_validated(x, contents, [clip_of(c) for c in clips])
+    assert np.mean([p == t for p, t in zip(cross, contents)]) > 0.9
+    with pytest.raises(MotionGPTError, match="1 content"):
+        ContentJudge.fit(walk, ["walk"] * 200)
+
+
+def test_template_captions(generated):
+    from motiongpt.eval.wording import template_captions
+
     rows = load_heldout_wording()
     templates = template_captions(rows, seed=0)
     assert [c for _, c in templates] == [c for _, c in rows]
@@ -126,6 +144,9 @@ def test_retrieval_with_the_bundled_model_and_evaluator(sample_set, capsys):
     result = json.loads(out.read_text())
     assert result["skipped"] == {"bow": 1} and result["descriptions"] == 4  # dataset-2 has no bow
     assert result["real_test"]["motions"] > 0 and result["real_test"]["accuracy"] > 0.5
+    real = result["real_train_cross_validated"]
+    assert real["accuracy"] > 0.5 and set(real["per_content"]) >= {"run", "walk", "raise-up-both-hands"}
+    assert set(result["train_clips"]) == set(real["per_content"]) and min(result["train_clips"].values()) >= 1
     for mode in ("matched", "raw"):
         for name in ("template", "heldout"):
             assert result[mode][name]["motions"] == 8 and 0 <= result[mode][name]["accuracy"] <= 1

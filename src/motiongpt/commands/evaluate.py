@@ -71,8 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     wording = sub.add_parser(
         "eval-wording", help="content retrieval of motions made from held-out wording vs template captions",
         description="Generate from each held-out description (motiongpt/eval/heldout_wording.tsv, or --wording) "
-                    "and from a template caption of the same content; the evaluator retrieves each motion's "
-                    "content as the nearest centroid of the train split's motions. Bandai data only.")
+                    "and from a template caption of the same content; a softmax regression on the evaluator's "
+                    "embedding, fitted on the train split's motions, judges each motion's content (its figures "
+                    "on real motions are the ceiling). Bandai data only.")
     add_model_option(wording)
     wording.add_argument("--data", required=True, help="the Bandai set in HumanML3D layout")
     wording.add_argument("--evaluator", default="bundled", help="trained evaluator dir, or `bundled` (default)")
@@ -154,9 +155,10 @@ def _eval_wording(args: argparse.Namespace) -> int:
     model = MotionGPT.from_pretrained(args.model)
     result = wording_retrieval(model, evaluator, args.data, rows, samples=args.samples, seed=args.seed,
                                batch_size=args.batch_size, progress=not args.quiet, guidance=args.guidance)
-    print(f"content retrieved as the nearest train centroid: real test motions "
-          f"{result['real_test']['accuracy']:.3f} ({result['descriptions']} descriptions x {result['samples']} "
-          "samples below)")
+    print(f"content judged from the evaluator's embedding (fitted on the train motions): real test motions "
+          f"{result['real_test']['accuracy']:.3f}, real train motions cross-validated "
+          f"{result['real_train_cross_validated']['accuracy']:.3f} ({result['descriptions']} descriptions x "
+          f"{result['samples']} samples below)")
     for content, count in result["skipped"].items():
         print(f"skipped {count} description(s) of {content}: the data has no train motion of it")
     for mode in ("matched", "raw"):

@@ -7,6 +7,7 @@ with the Bandai content it means (a name from the datasets' `cfg/content_label.t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,29 +41,104 @@ def bandai_content(motion_id: str) -> str | None:
     return parts[1] if len(parts) >= 3 and parts[1] in ACTIONS else None
 
 
-def content_centroids(evaluator, data_dir: str | Path, split: str = "train") -> tuple[list[str], np.ndarray]:
-    """(contents, centroids): the mean evaluator embedding of each content's unmirrored motions in `split`."""
-    contents, embeddings = real_embeddings(evaluator, data_dir, split)
-    if not contents:
-        raise MotionGPTError(f"{data_dir}: no Bandai motion in split {split!r} (names dataset-N_content_style_take)")
-    names = sorted(set(contents))
+JUDGE_WEIGHT_DECAY = 0.01  # of the content judge's weights (1e-4 and 1e-3 judged real motions within 0.15)
+JUDGE_FOLDS = 5  # the cross-validation that measures the judge on real train motions
+
+
+class ContentJudge:
+    """Which Bandai content a motion shows, read from its evaluator embedding by a softmax regression fitted on
+    the real train motions, each content weighing the same whatever its clip count.
+
+    Why not the nearest content centroid: a content that comes in 17 styles is no one cluster. On real train
+    motions, cross-validated over clips, the centroid rule recognised bow 0.58, walk-right 0.67 and walk-left 0.69
+    of the time; this judge 0.92, 1.00 and 0.85 (MODEL_CARD.md). A goal on generated motions means little where
+    the judge misses real ones.
+    """
+
+    def __init__(self, contents: Sequence[str], mean: np.ndarray, std: np.ndarray, weight: np.ndarray,
+                 bias: np.ndarray):
+        self.contents, self.mean, self.std, self.weight, self.bias = list(contents), mean, std, weight, bias
+
+    @classmethod
+    def fit(cls, embeddings: np.ndarray, contents: Sequence[str],
+            weight_decay: float = JUDGE_WEIGHT_DECAY) -> "ContentJudge":
+        import torch
+
+        names = sorted(set(contents))
+        if len(names) < 2:
+            raise MotionGPTError(f"content judge: motions of {len(names)} content(s); it needs two or more")
+        labels = torch.tensor([names.index(c) for c in contents])
+        mean, std = embeddings.mean(axis=0), embeddings.std(axis=0) + 1e-6
+        x = torch.tensor((embeddings - mean) / std, dtype=torch.float64)
+        class_weight = 1.0 / torch.bincount(labels, minlength=len(names)).double()
+        weight = torch.zeros(x.shape[1], len(names), dtype=torch.float64, requires_grad=True)  # zeros: no seed
+        bias = torch.zeros(len(names), dtype=torch.float64, requires_grad=True)
+        optimiser = torch.optim.LBFGS([weight, bias], max_iter=300, line_search_fn="strong_wolfe")
+
+        def loss():
+            optimiser.zero_grad()
+            value = torch.nn.functional.cross_entropy(x @ weight + bias, labels, weight=class_weight)
+            value = value + weight_decay * weight.pow(2).sum()
+            value.backward()
+            return value
+
+        optimiser.step(loss)
+        return cls(names, mean, std, weight.detach().numpy(), bias.detach().numpy())
+
+    def predict(self, embeddings: np.ndarray) -> list[str]:
+        scores = (embeddings - self.mean) / self.std @ self.weight + self.bias
+        return [self.contents[j] for j in scores.argmax(axis=1)]
+
+
+def clip_of(motion_id: str) -> str:
+    """The clip a motion id comes from: windows (`_wNN`) of one clip are one clip."""
+    return re.sub(r"_w\d+$", "", motion_id)
+
+
+def cross_validated(embeddings: np.ndarray, contents: Sequence[str], clips: Sequence[str],
+                    folds: int = JUDGE_FOLDS) -> list[str]:
+    """Each motion judged by a ContentJudge fitted without its clip's fold: how well the judge reads real motions
+    it has not seen (the ceiling of what generated motions can score)."""
+    names = sorted(set(clips))
+    fold_of = {c: i % folds for i, c in enumerate(names)}
+    fold = np.array([fold_of[c] for c in clips])
+    predicted = [""] * len(contents)
     labels = np.asarray(contents)
-    return names, np.stack([embeddings[labels == name].mean(axis=0) for name in names])
+    for f in range(folds):
+        held = np.flatnonzero(fold == f)
+        if len(held):
+            judge = ContentJudge.fit(embeddings[fold != f], labels[fold != f].tolist())
+            for i, p in zip(held, judge.predict(embeddings[held])):
+                predicted[i] = p
+    return predicted
 
 
-def real_embeddings(evaluator, data_dir: str | Path, split: str) -> tuple[list[str], np.ndarray]:
-    """(content per motion, evaluator embeddings) of the split's unmirrored Bandai motions."""
+def real_embeddings(evaluator, data_dir: str | Path, split: str) -> tuple[list[str], list[str], np.ndarray]:
+    """(motion ids, content per motion, evaluator embeddings) of the split's unmirrored Bandai motions."""
     ids = [(i, c) for i in layout.split_ids(data_dir, split) if (c := bandai_content(i))]
     if not ids:
-        return [], np.zeros((0, 0), np.float32)
+        return [], [], np.zeros((0, 0), np.float32)
     features = [layout.load_features(data_dir, i) for i, _ in ids]
-    return [c for _, c in ids], embed_features(evaluator, features)
+    return [i for i, _ in ids], [c for _, c in ids], embed_features(evaluator, features)
 
 
-def nearest_content(embeddings: np.ndarray, contents: Sequence[str], centroids: np.ndarray) -> list[str]:
-    """The content whose centroid is nearest (Euclidean, as MM-Dist) to each embedding."""
-    distances = np.linalg.norm(embeddings[:, None, :] - centroids[None, :, :], axis=-1)
-    return [contents[j] for j in distances.argmin(axis=1)]
+def _accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
+    return float(np.mean([p == t for p, t in zip(predicted, truth)])) if truth else float("nan")
+
+
+def _judged(predicted: Sequence[str], truth: Sequence[str]) -> dict:
+    per_content: dict[str, list[bool]] = {}
+    for p, t in zip(predicted, truth):
+        per_content.setdefault(t, []).append(p == t)
+    return {"motions": len(truth), "accuracy": _accuracy(predicted, truth),
+            "per_content": {c: float(np.mean(v)) for c, v in sorted(per_content.items())}}
+
+
+def _clips_per_content(ids: Sequence[str], contents: Sequence[str]) -> dict[str, int]:
+    clips: dict[str, set[str]] = {}
+    for motion_id, content in zip(ids, contents):
+        clips.setdefault(content, set()).add(clip_of(motion_id))
+    return {c: len(v) for c, v in sorted(clips.items())}
 
 
 def template_captions(rows: Sequence[tuple[str, str]], seed: int = 0) -> list[tuple[str, str]]:
@@ -74,33 +150,35 @@ def template_captions(rows: Sequence[tuple[str, str]], seed: int = 0) -> list[tu
             for i, (_, content) in enumerate(rows)]
 
 
-def _accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
-    return float(np.mean([p == t for p, t in zip(predicted, truth)])) if truth else float("nan")
-
-
 def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tuple[str, str]] | None = None,
                       samples: int = 3, seed: int = 0, batch_size: int = 32, progress: bool = True,
                       guidance: float | None = None) -> dict:
     """How often motions generated from descriptions are retrieved as the content they name.
 
     Each description (held-out wording, and a template caption of the same content per row) gets `samples`
-    generations; each is embedded by the evaluator and given the content of the nearest train-split centroid.
-    Real test motions classified the same way give the ceiling. A model with a caption matcher is measured with
-    it (`matched`) and without it (`raw`). `guidance`: the classifier-free guidance (None: the model's own).
+    generations; each is embedded by the evaluator and judged by a ContentJudge fitted on the real train motions.
+    The judge's figures on real motions give the ceiling: the test split's, and the train split's by
+    cross-validation over clips. A model with a caption matcher is measured with it (`matched`) and without it
+    (`raw`). `guidance`: the classifier-free guidance (None: the model's own).
     """
     from tqdm.auto import tqdm
 
     rows = list(load_heldout_wording() if rows is None else rows)
-    contents, centroids = content_centroids(evaluator, data_dir, "train")
-    skipped = {c: sum(c == r for _, r in rows) for c in sorted({c for _, c in rows} - set(contents))}
-    rows = [(t, c) for t, c in rows if c in contents]  # a content the data lacks cannot be retrieved
+    train_ids, train_contents, train_embeddings = real_embeddings(evaluator, data_dir, "train")
+    if not train_ids:
+        raise MotionGPTError(f"{data_dir}: no Bandai motion in split 'train' (names dataset-N_content_style_take)")
+    judge = ContentJudge.fit(train_embeddings, train_contents)
+    skipped = {c: sum(c == r for _, r in rows) for c in sorted({c for _, c in rows} - set(judge.contents))}
+    rows = [(t, c) for t, c in rows if c in judge.contents]  # a content the data lacks cannot be retrieved
     if not rows:
         raise MotionGPTError(f"{data_dir}: no train motion of any content the descriptions name")
-    test_contents, test_embeddings = real_embeddings(evaluator, data_dir, "test")
-    real = nearest_content(test_embeddings, contents, centroids) if test_contents else []
+    _, test_contents, test_embeddings = real_embeddings(evaluator, data_dir, "test")
+    cross = cross_validated(train_embeddings, train_contents, [clip_of(i) for i in train_ids])
 
     result = {"descriptions": len(rows), "skipped": skipped, "samples": samples, "seed": seed,
-              "real_test": {"motions": len(test_contents), "accuracy": _accuracy(real, test_contents)}}
+              "real_test": _judged(judge.predict(test_embeddings) if test_contents else [], test_contents),
+              "real_train_cross_validated": _judged(cross, train_contents),
+              "train_clips": _clips_per_content(train_ids, train_contents)}
     sets = {"template": template_captions(rows, seed), "heldout": rows}
     modes = {"matched": True, "raw": False} if getattr(model, "matcher", None) is not None else {"raw": False}
     for mode, match in modes.items():
@@ -115,8 +193,7 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
                                           seed=seed + start * samples, batch_size=batch_size, match_captions=match,
                                           guidance=guidance)
             truth = [c for _, c in texts for _ in range(samples)]
-            predicted = nearest_content(embed_features(evaluator, [m.features for m in motions]), contents,
-                                        centroids)
+            predicted = judge.predict(embed_features(evaluator, [m.features for m in motions]))
             hits = [p == t for p, t in zip(predicted, truth)]
             for j, (_, content) in enumerate(texts):
                 per_content.setdefault(content, {}).setdefault(name, []).extend(hits[j * samples:(j + 1) * samples])
