@@ -61,6 +61,11 @@ def test_cli_build_writes_jsonl_and_json(dataset, tmp_path, codebook):
     assert main(["instructions", "build", "--data", str(dataset), "--out", str(tmp_path / "b"), "--json",
                  "--one-caption", "--vq", str(vq)]) == 0
     assert len(json.loads((tmp_path / "b" / "train.json").read_text())) == 4 * len(split_ids(dataset, "train"))
+    assert main(["instructions", "build", "--data", str(dataset), "--out", str(tmp_path / "c"), "--balance", "1",
+                 "--fresh-captions", "--codebook-size", str(codebook)]) == 0
+    assert read_records(tmp_path / "c" / "train.jsonl") == build_instructions(
+        dataset, codebook_size=codebook, balance=1.0, fresh_captions=True)["train"]
+    assert json.loads((tmp_path / "c" / "info.json").read_text())["fresh_captions"] is True
 
 
 def test_code_outside_codebook_is_a_one_line_error(dataset, tmp_path, capsys, codebook):
@@ -148,6 +153,30 @@ def test_balanced_sampling_gives_rare_contents_and_styles_their_share():
     assert {r["id"] for r in balanced if "_kick_" in r["id"]} == {r["id"] for r in records if "_kick_" in r["id"]}
     with pytest.raises(MotionGPTError, match="balance power 2"):
         balance_records(records, 2.0)
+
+
+def test_fresh_captions_give_repeats_new_wordings_of_their_content_style_and_side():
+    from motiongpt.data.bandai import STYLES
+    from motiongpt.llm.instructions import balance_records, split_input
+
+    records = bandai_records({("run", "normal"): 60, ("guide", "angry"): 1})
+    plain = balance_records(records, 1.0, seed=0)
+    fresh = balance_records(records, 1.0, seed=0, fresh_captions=True)
+    assert [r["id"] for r in fresh] == [r["id"] for r in plain]
+    assert fresh == balance_records(records, 1.0, seed=0, fresh_captions=True)
+    assert all(split_input(r["input"])[0] == "a caption" for r in fresh if "_run_" in r["id"])  # not repeated
+    guide = [(r, *split_input(r["input"])) for r in fresh if "_guide_" in r["id"]]
+    captions = [caption for _, caption, _ in guide]
+    assert captions.count("a caption") == 8  # the first copy of each of the clip's 8 records keeps its caption
+    assert len(set(captions)) > 0.5 * len(guide) > 20  # the repeats: many wordings, not one
+    style_words = STYLES["angry"].adjectives + STYLES["angry"].adverbs
+    assert sum(any(w in c for w in style_words) for c in captions) > 0.5 * len(guide)
+    originals = {(r["id"], r["task"]): split_input(r["input"])[1] for r in records}
+    for record, caption, control in guide:
+        assert control == originals[record["id"], record["task"]]  # controls kept
+        if caption != "a caption":
+            assert "way" in caption or "guide" in caption
+            assert ("left" in caption) == record["id"].startswith("M")  # the mirrored copy: the other arm
 
 
 def test_build_balances_train_only(dataset, codebook):

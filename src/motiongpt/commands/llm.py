@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="resample train records by Bandai content and style: 0 follows clip counts, 1 gives "
                             "every content an equal share and every style an equal share within it "
                             "(default: %(default)s)")
+    build.add_argument("--fresh-captions", action="store_true",
+                       help="with --balance: a record repeated for balance gets a caption composed anew for its "
+                            "Bandai content and style after its first copy, instead of its clip's own")
     build.add_argument("--vq", help="VQ model dir; its config gives the codebook size")
     build.add_argument("--json", action="store_true", help="write train.json/val.json lists instead of JSON Lines")
     build.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
@@ -67,10 +70,11 @@ def run_instructions_build(args: argparse.Namespace) -> int:
 
     codebook_size = args.codebook_size or (codebook_size_from_vq(args.vq) if args.vq else None)
     splits = build_instructions(args.data, one_caption=args.one_caption, seed=args.seed, codebook_size=codebook_size,
-                                balance=args.balance)
+                                balance=args.balance, fresh_captions=args.fresh_captions)
     if not splits["train"]:
         raise MotionGPTError(f"{args.data}: no train motion has codes in VQVAE/ (run `motiongpt vq encode` first)")
-    info = instructions_info(splits, args.data, codebook_size, args.seed, args.one_caption, args.vq, args.balance)
+    info = instructions_info(splits, args.data, codebook_size, args.seed, args.one_caption, args.vq, args.balance,
+                             args.fresh_captions)
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:
         save_instructions(tmp, splits, info, as_json=args.json)
     print(f"{args.out}: {info['records']['train']} train and {info['records']['val']} val records "

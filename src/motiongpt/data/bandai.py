@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from motiongpt.data.archive import DEFAULT_CACHE, unpack_once
-from motiongpt.data.captions import Style, compose
+from motiongpt.data.captions import Style, compose, mirror_text
 from motiongpt.data.humanml3d import ClipJob, build_dataset
 from motiongpt.errors import MotionGPTError
 
@@ -170,6 +171,18 @@ def clip_captions(name: str, content: str, style: str, count: int = CAPTIONS_PER
     if content == "walk":
         actions += STYLED_WALKS.get(style, [])
     return compose(actions, STYLES[style], name, count)
+
+
+def fresh_caption(motion_id: str, seed: str) -> str | None:
+    """One caption composed anew (seeded by `seed`) for a Bandai motion id, naming the other side for a mirrored
+    copy; None for an id without Bandai labels. A motion repeated for balance gets new wordings this way instead of
+    its clip's three, so that a small LLM learns a rare content's words, not three sentences."""
+    labels = motion_labels(motion_id)
+    if labels is None:
+        return None
+    options = clip_captions(seed, *labels, count=5)  # the five cover every template kind (adjective, adverb, plain)
+    caption = options[zlib.crc32(seed.encode()) % len(options)]
+    return mirror_text(caption) if motion_id.startswith("M") else caption
 
 
 def unpack_archive(archive: Path, cache: Path) -> Path:

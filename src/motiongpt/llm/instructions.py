@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motiongpt.data.bandai import balanced_shares, motion_group
+from motiongpt.data.bandai import balanced_shares, fresh_caption, motion_group
 from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, load_npy, read_json, write_json
@@ -84,7 +84,8 @@ def drop_captions(records: list[dict], fraction: float, seed: int) -> list[dict]
 
 
 def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: int = 1337,
-                       codebook_size: int | None = None, balance: float = 0.0) -> dict[str, list[dict]]:
+                       codebook_size: int | None = None, balance: float = 0.0,
+                       fresh_captions: bool = False) -> dict[str, list[dict]]:
     """Train and val records from a dataset in the HumanML3D layout with codes in `VQVAE/`; `balance` > 0
     resamples the train records by content and style (`balance_records`), val stays as it is."""
     data_dir = Path(data_dir)
@@ -101,7 +102,9 @@ def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: in
             if one_caption and captions:
                 captions = [rng.choice(captions)]
             records.extend(motion_records(motion_id, codes, captions, rng))
-        out[split] = balance_records(records, balance, seed=seed) if split == "train" and balance else records
+        if split == "train" and balance:
+            records = balance_records(records, balance, seed=seed, fresh_captions=fresh_captions)
+        out[split] = records
     return out
 
 
@@ -121,24 +124,34 @@ def group_counts(records: list[dict]) -> dict[str, dict[str, int]]:
 
 
 def balance_records(records: list[dict], power: float = 1.0, size: int | None = None,
-                    seed: int = 1337) -> list[dict]:
+                    seed: int = 1337, fresh_captions: bool = False) -> list[dict]:
     """Resample records so that rare contents and styles are seen often enough, not in proportion to clip counts.
 
     A Bandai content's share of the result goes as (its records)^(1 - power), and within it each style's share the
     same way: `power` 0 keeps today's proportions, 1 gives every content an equal share and every style an equal
     share within its content (the single kick clip then weighs as much as the 500 runs). Each record is repeated
     by seeded stochastic rounding of its expected count; the result holds about `size` records (default: as many
-    as given) in the order given, repeats adjacent (finetuning shuffles them).
+    as given) in the order given, repeats adjacent (finetuning shuffles them). `fresh_captions`: each repeat of a
+    Bandai record after the first gets a caption composed anew for its content and style (`fresh_caption`).
     """
     shares = balanced_shares([record_group(r) for r in records], power)
     size = len(records) if size is None else size
     rng = np.random.default_rng(seed)
     draws = rng.random(len(records))
     out = []
-    for record, share, u in zip(records, shares, draws):
+    for index, (record, share, u) in enumerate(zip(records, shares, draws)):
         expected = share * size
-        out.extend([record] * (int(expected) + (u < expected - int(expected))))
+        repeats = int(expected) + (u < expected - int(expected))
+        out.extend(_recaptioned(record, f"{seed}:{index}:{k}") if fresh_captions and k else record
+                   for k in range(repeats))
     return out
+
+
+def _recaptioned(record: dict, seed: str) -> dict:
+    """The record with a fresh caption for its motion (controls kept); as it is for a motion without labels."""
+    caption, control = split_input(record["input"])
+    fresh = fresh_caption(str(record.get("id", "")), seed) if caption else None
+    return record if fresh is None else {**record, "input": format_input(fresh, control)}
 
 
 def write_records(path: str | Path, records: list[dict]) -> None:
@@ -194,12 +207,13 @@ def load_instructions(directory: str | Path) -> tuple[list[dict], list[dict], di
 
 
 def instructions_info(splits: dict[str, list[dict]], data: str | Path, codebook_size: int | None, seed: int,
-                      one_caption: bool, vq: str | Path | None, balance: float = 0.0) -> dict:
+                      one_caption: bool, vq: str | Path | None, balance: float = 0.0,
+                      fresh_captions: bool = False) -> dict:
     """The `info.json` saved beside the records: where they came from, how many there are, and the train records
     per content and style (what sampling sees)."""
     return {"data": str(Path(data).resolve()), "codebook_size": codebook_size, "seed": seed,
             "one_caption": one_caption, "vq": str(Path(vq).resolve()) if vq else None, "balance": balance,
-            "records": {k: len(v) for k, v in splits.items()},
+            "fresh_captions": fresh_captions, "records": {k: len(v) for k, v in splits.items()},
             "motions": {k: len({r["id"] for r in v}) for k, v in splits.items()},
             "train_groups": group_counts(splits.get("train", []))}
 
