@@ -109,6 +109,19 @@ def test_when_no_sample_uses_the_asked_side_one_on_the_other_is_mirrored(bundled
     assert not unchecked.mirrored and unchecked.side is not None and unchecked.side.observed == "right"
 
 
+def test_rows_sampled_again_together_give_what_single_calls_give(bundled):
+    """Unguided and unmatched, where most of 6 samples are sampled again (some 3 times, two mirrored): the batch
+    draws each round of new samples together, and must still pick what each row alone picks."""
+    text, how = "walk forward and turn left", dict(guidance=1.0, match_captions=False)
+    batch = bundled.generate(text, seed=0, num_samples=6, **how)
+    assert sum(m.side_retries > 0 for m in batch) >= 4 and sum(m.mirrored for m in batch) >= 1
+    for i, motion in enumerate(batch):
+        (alone,) = bundled.generate(text, seed=i, **how)
+        assert (alone.codes, alone.side_retries, alone.mirrored) == (motion.codes, motion.side_retries,
+                                                                    motion.mirrored)
+        assert np.allclose(alone.joints, motion.joints, atol=1e-5)
+
+
 def test_generated_joints_are_those_of_a_rigid_skeleton_fitted_to_the_decoded_ones(bundled):
     from motiongpt.motion.skeleton import T2M
 

@@ -45,7 +45,7 @@ from motiongpt.llm.tasks import Task
 from motiongpt.motion.features import features_to_joints, joints_to_features, mirror_joints
 from motiongpt.motion.fit import fit_skeletons
 from motiongpt.motion.rig import RigMotion
-from motiongpt.motion.sides import Verdict, judge_side, parse_side
+from motiongpt.motion.sides import SideQuery, Verdict, judge_side, parse_side
 from motiongpt.motion.skeleton import T2M, spec_for_dim
 from motiongpt.sentences import encoder_installed, sentence_model
 from motiongpt.tokenizer.model import VQVAE
@@ -280,25 +280,35 @@ class MotionGPT:
                 for result, (caption, match) in zip(motions, chunk):
                     if match is not None and match.caption != caption:
                         result.caption, result.matched = caption, match
-                    results.append(self.side_checked(result, settings))
+                results.extend(self.side_checked(motions, settings))
             return results
 
-    def side_checked(self, motion: GeneratedMotion, settings: GenerationSettings) -> GeneratedMotion:
-        """`motion`, or where its caption names one side and its joints do not clearly use it, new samples of the
-        same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) until one does. Failing all of them: for a
-        text prompt, the mirror of the first sample that clearly used the other side, unless re-encoding blurred
-        it and an undecided sample exists; else the first undecided sample, else the first. Each row on its own,
-        so a batch and single calls still agree."""
-        query = parse_side(motion.caption) if self.spec == T2M else None
-        if query is None or len(motion.joints) < 2:
-            return motion
-        tried = [(motion, judge_side(motion.joints, query))]
-        while not tried[-1][1].correct and len(tried) <= settings.side_retries:
-            seed = (motion.seed + len(tried) * SIDE_SEED_STRIDE) % (MAX_SEED + 1)
-            given = motion.matched.caption if motion.matched else motion.caption
-            (again,) = self.rigid(self.generate_rows([given], [motion.controls], [seed], settings), settings)
-            again.caption, again.matched = motion.caption, motion.matched
-            tried.append((again, judge_side(again.joints, query)))
+    def side_checked(self, motions: list[GeneratedMotion], settings: GenerationSettings) -> list[GeneratedMotion]:
+        """`motions`, each replaced where its caption names one side and its joints do not clearly use it by new
+        samples of the same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) until one does (`side_choice`).
+        The k-th new samples of all such rows are drawn in one batch; each row's seeds are its own, so a batch and
+        single calls still agree."""
+        queries = [parse_side(m.caption) if self.spec == T2M and len(m.joints) >= 2 else None for m in motions]
+        tried = {i: [(m, judge_side(m.joints, q))] for i, (m, q) in enumerate(zip(motions, queries)) if q is not None}
+        for k in range(1, settings.side_retries + 1):
+            rows = [i for i, samples in tried.items() if not samples[-1][1].correct]
+            if not rows:
+                break
+            given = [motions[i].matched.caption if motions[i].matched else motions[i].caption for i in rows]
+            seeds = [(motions[i].seed + k * SIDE_SEED_STRIDE) % (MAX_SEED + 1) for i in rows]
+            again = self.rigid(self.generate_rows(given, [motions[i].controls for i in rows], seeds, settings),
+                               settings)
+            for i, redrawn in zip(rows, again):
+                redrawn.caption, redrawn.matched = motions[i].caption, motions[i].matched
+                tried[i].append((redrawn, judge_side(redrawn.joints, queries[i])))
+        return [self.side_choice(tried[i], queries[i], settings) if i in tried else m for i, m in enumerate(motions)]
+
+    def side_choice(self, tried: list[tuple[GeneratedMotion, Verdict]], query: SideQuery,
+                    settings: GenerationSettings) -> GeneratedMotion:
+        """Of one row's samples, the last if it clearly used the side asked. Failing that: for a text prompt, the
+        mirror of the first sample that clearly used the other side, unless re-encoding blurred it and an
+        undecided sample exists; else the first undecided sample, else the first."""
+        motion = tried[0][0]
         chosen, verdict = tried[-1]
         if not verdict.correct:
             opposite = [m for m, v in tried if v.observed is not None]
