@@ -256,6 +256,27 @@ def test_guided_sampling_takes_the_guided_argmax_row_by_row(pipeline):
     assert len({int((free + 3.0 * (c - free)).argmax()) for c in conditioned} | {int(free.argmax())}) > 1
 
 
+def test_rows_fitted_while_the_llm_decodes_are_the_rows_fitted_after_it(text_pipeline, monkeypatch):
+    """`rigid_rows` makes and fits each row on a second thread as soon as the LLM has written it: the same motions
+    as fitting the whole batch afterwards, each row handed over once. (The text format: its untrained rows stop
+    at different steps.)"""
+    from motiongpt.generation import pipeline as module
+    from motiongpt.generation.settings import GenerationSettings
+
+    settings, seeds = GenerationSettings(max_codes=12), list(range(10, 16))
+    controls = [text_pipeline.controls()] * len(CAPTIONS)
+    after = text_pipeline.rigid(text_pipeline.generate_rows(CAPTIONS, controls, seeds, settings), settings)
+    assert len({len(m.codes) for m in after}) > 1  # rows finish at different steps
+    handed = []
+    sample = module.sample
+    monkeypatch.setattr(module, "sample", lambda *a, finished=None, **k: sample(
+        *a, finished=lambda row, tokens: (handed.append(row), finished(row, tokens)), **k))
+    during = text_pipeline.rigid_rows(CAPTIONS, controls, seeds, settings)
+    assert sorted(handed) == list(range(len(CAPTIONS)))
+    assert [m.codes for m in during] == [m.codes for m in after]
+    assert all(np.array_equal(a.joints, b.joints) and b.rig is not None for a, b in zip(after, during))
+
+
 def test_guidance_keeps_batches_seeds_and_the_cache_exact(pipeline):
     kwargs = dict(key_tokens=[17, 250], max_codes=8, seed=100, num_samples=2, guidance=2.5)
     batched = pipeline.generate(CAPTIONS[:4], **kwargs)

@@ -105,11 +105,13 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[to
 def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequence[int], *,
            processors: Sequence[Processor], stop_ids: frozenset[int], pad_id: int, max_new_tokens: int,
            use_cache: bool = True, rows: Sequence[int] | None = None,
-           unconditional: Sequence[Sequence[int]] | None = None, guidance: float = NO_GUIDANCE) -> Decoded:
+           unconditional: Sequence[Sequence[int]] | None = None, guidance: float = NO_GUIDANCE,
+           finished: Callable[[int, list[int]], None] | None = None) -> Decoded:
     """Sample up to `max_new_tokens` tokens after each prompt; `processors` run in order on the logits (a
     `CodeConstraint` among them follows the rows as finished ones leave the batch). `rows`: the only tokens the
     processors can let through; a model that can (LiteLlama) computes just those logits, the rest are -inf.
-    `unconditional` (one prompt per row) with `guidance` != 1: classifier-free guidance (module docstring)."""
+    `unconditional` (one prompt per row) with `guidance` != 1: classifier-free guidance (module docstring).
+    `finished(row, tokens)` is called as each row is done, so its motion can be made while the others decode."""
     device = next(model.parameters()).device
     head = {}
     if rows is not None and hasattr(model, "new_cache"):
@@ -156,7 +158,10 @@ def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequ
             out[row].append(token)
             if token not in stop_ids:
                 keep.append(i)
+            elif finished is not None:
+                finished(row, out[row])
         if not keep:
+            active = []
             break
         if len(keep) < len(active):
             index = torch.tensor(keep + ([len(active) + i for i in keep] if guided else []), device=device)
@@ -168,4 +173,7 @@ def sample(model: torch.nn.Module, prompts: Sequence[Sequence[int]], seeds: Sequ
             for p in processors:
                 if isinstance(p, CodeConstraint):
                     p.select(keep)
+    if finished is not None:
+        for row in active:  # stopped by max_new_tokens
+            finished(row, out[row])
     return Decoded(out, passes)
