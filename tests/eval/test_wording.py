@@ -154,3 +154,7 @@ def test_retrieval_with_the_bundled_model_and_evaluator(sample_set, capsys):
     assert all(text != caption for text, caption in given.items())
     printed = capsys.readouterr().out
     assert "held-out wording" in printed and "skipped 1 description(s) of bow" in printed
+    run = next(line.split() for line in printed.splitlines() if line.startswith("run "))
+    assert run[1] == str(result["train_clips"]["run"]) and float(run[2]) == pytest.approx(
+        real["per_content"]["run"], abs=0.005)
+    assert float(run[3]) == pytest.approx(result["matched"]["per_content"]["run"]["template"], abs=0.005)

@@ -142,6 +142,23 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _per_content_table(result: dict) -> str:
+    """Per content: its train clips, the judge on real train motions (cross-validated: the ceiling) and the
+    generated motions' figures, template / held-out, for each mode."""
+    modes = [m for m in ("matched", "raw") if m in result]
+    real = result["real_train_cross_validated"]["per_content"]
+    lines = [f"{'content':<22} {'clips':>5} {'real':>5}  " + "  ".join(f"{m + ' tmpl / held':>17}" for m in modes)]
+    for content, clips in result["train_clips"].items():
+        figures = [result[m]["per_content"].get(content) for m in modes]
+        if not any(figures):
+            continue  # no description names it
+        cells = [f"{f.get('template', float('nan')):>8.2f} / {f.get('heldout', float('nan')):.2f}" if f else ""
+                 for f in figures]
+        ceiling = f"{real[content]:.2f}" if clips > 1 else "-"  # a lone clip held out leaves none to learn from
+        lines.append(f"{content:<22} {clips:>5} {ceiling:>5}  " + "  ".join(f"{c:>17}" for c in cells))
+    return "\n".join(lines)
+
+
 def _eval_wording(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluator import TextMotionEvaluator
     from motiongpt.eval.evaluators import evaluator_dir
@@ -166,6 +183,7 @@ def _eval_wording(args: argparse.Namespace) -> int:
             r = result[mode]
             print(f"{mode:>8}: template captions {r['template']['accuracy']:.3f}, held-out wording "
                   f"{r['heldout']['accuracy']:.3f} (ratio {r['ratio']:.3f})")
+    print(_per_content_table(result))
     if args.json:
         write_json(args.json, result)
     return 0
