@@ -100,7 +100,8 @@ def test_content_of_a_motion_id():
 def test_the_content_judge_reads_a_rare_content_beside_a_common_many_styled_one():
     import numpy as np
 
-    from motiongpt.eval.wording import ContentJudge, clip_of, cross_validated
+    from motiongpt.data.humanml3d import clip_of, window_id
+    from motiongpt.eval.wording import ContentJudge, cross_validated
 
     rng = np.random.default_rng(0)
     # "walk": 200 motions in two styles far apart; "bow": 10 motions overlapping the edge of one of them
@@ -111,8 +112,9 @@ def test_the_content_judge_reads_a_rare_content_beside_a_common_many_styled_one(
     assert judge.predict(np.array([[4, 3], [-4, 0], [4, 0]])) == ["bow", "walk", "walk"]
     assert ContentJudge.fit(x, contents).predict(bow) == judge.predict(bow)  # no seed: the same fit
     assert sum(p == "bow" for p in judge.predict(bow)) >= 8  # each content weighs the same, not 10 against 200
-    clips = [f"dataset-1_walk_normal_{i // 2:03d}_w{i % 2}" for i in range(200)] + [f"b{i}" for i in range(10)]
-    assert clip_of(clips[1]) == clip_of(clips[0]) == "dataset-1_walk_normal_000"
+    clips = [window_id(f"dataset-1_walk_normal_{i // 2:03d}", i % 2, 2) for i in range(200)] + [
+        window_id(f"b{i}", 0, 1) for i in range(10)]
+    assert clip_of(clips[1]) == clip_of(clips[0]) == "dataset-1_walk_normal_000" and clip_of(clips[-1]) == "b9"
     cross = cross_validated(x, contents, [clip_of(c) for c in clips])
     assert np.mean([p == t for p, t in zip(cross, contents)]) > 0.9
     with pytest.raises(MotionGPTError, match="1 content"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -131,6 +132,16 @@ def write_motion(root: Path, motion_id: str, joints: np.ndarray, features: np.nd
     (root / "texts" / f"{motion_id}.txt").write_text(text)
 
 
+def window_id(name: str, index: int, windows: int) -> str:
+    """The motion id of window `index` of a clip cut into `windows` windows (the clip's name if it is one)."""
+    return name if windows == 1 else f"{name}_w{index:02d}"
+
+
+def clip_of(motion_id: str) -> str:
+    """The clip a motion id comes from: the inverse of `window_id` (windows of one clip are one clip)."""
+    return re.sub(r"_w\d+$", "", motion_id)
+
+
 def _process_clip(job: ClipJob, root: Path, spec: str, min_frames: int) -> ClipResult:
     result = ClipResult(job.name, job.group)
     joints = clip_joints(job)
@@ -142,7 +153,7 @@ def _process_clip(job: ClipJob, root: Path, spec: str, min_frames: int) -> ClipR
     windows = motion_windows(len(joints))
     dim = None
     for k, (start, end) in enumerate(windows):
-        motion_id = job.name if len(windows) == 1 else f"{job.name}_w{k:02d}"
+        motion_id = window_id(job.name, k, len(windows))
         window = joints[start:end]
         for mid, win, caps in ((motion_id, window, captions), (f"M{motion_id}", mirror_joints(window, spec), mirrored)):
             features, new_joints = process_joints(win, spec)

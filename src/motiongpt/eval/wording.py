@@ -7,7 +7,6 @@ with the Bandai content it means (a name from the datasets' `cfg/content_label.t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from motiongpt.data import layout
 from motiongpt.data.bandai import ACTIONS, STYLES, clip_captions
+from motiongpt.data.humanml3d import clip_of
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import read_tsv
 from motiongpt.eval.protocol import embed_features
@@ -88,11 +88,6 @@ class ContentJudge:
     def predict(self, embeddings: np.ndarray) -> list[str]:
         scores = (embeddings - self.mean) / self.std @ self.weight + self.bias
         return [self.contents[j] for j in scores.argmax(axis=1)]
-
-
-def clip_of(motion_id: str) -> str:
-    """The clip a motion id comes from: windows (`_wNN`) of one clip are one clip."""
-    return re.sub(r"_w\d+$", "", motion_id)
 
 
 def cross_validated(embeddings: np.ndarray, contents: Sequence[str], clips: Sequence[str],

@@ -219,17 +219,18 @@ def _refine(joints: np.ndarray, pos: np.ndarray, offsets: np.ndarray, steps: int
         jtj = np.swapaxes(jac, 1, 2) @ jac
         scale = np.trace(jtj, axis1=1, axis2=2)[:, None, None] / jtj.shape[1] + 1e-12
         # torch: numpy's batched solve of small systems crawls when BLAS threads compete for few cores
-        step = -torch.linalg.solve(torch.from_numpy(jtj + damping[t] * scale * np.eye(jtj.shape[1])),
+        before, damped = cost[t], damping[t]
+        step = -torch.linalg.solve(torch.from_numpy(jtj + damped * scale * np.eye(jtj.shape[1])),
                                    torch.from_numpy(np.swapaxes(jac, 1, 2) @ residual)).numpy()
         trial = rot[t]
         trial[:, movers] = _rotvec_matrix(step.reshape(len(t), len(movers), 3)) @ trial[:, movers]
         trial_pos = _pose(joints[t, 0], trial, offsets)
         trial_cost = _cost(trial_pos, joints[t], power)
-        better = trial_cost < cost[t]
-        live[t[better & (cost[t] - trial_cost < SETTLED * cost[t])]] = False
+        better = trial_cost < before
+        live[t[better & (before - trial_cost < SETTLED * before)]] = False
         kept = t[better]
         rot[kept], pos[kept], cost[kept] = trial[better], trial_pos[better], trial_cost[better]
-        damping[t] = np.where(better[:, None, None], damping[t] * 0.3, damping[t] * 10.0)
+        damping[t] = np.where(better[:, None, None], damped * 0.3, damped * 10.0)
     return pos
 
 
