@@ -274,12 +274,14 @@ def _instructions(run: RecipeRun) -> dict:
     seed = run.settings["instructions"]["seed"]
     codebook_size = codebook_size_from_vq(run.vq_model)
     balance = run.settings["instructions"].get("balance", 0.0)
-    splits = build_instructions(run.data, seed=seed, codebook_size=codebook_size, balance=balance)
+    fresh = dict(fresh_captions=run.settings["instructions"].get("fresh_captions", False),
+                 fresh_below=run.settings["instructions"].get("fresh_below"))
+    splits = build_instructions(run.data, seed=seed, codebook_size=codebook_size, balance=balance, **fresh)
     if not splits["train"] or not splits["val"]:
         raise MotionGPTError(f"{run.data}: no train or no val motion has codes (train {len(splits['train'])}, "
                              f"val {len(splits['val'])} records)")
     info = instructions_info(splits, run.data, codebook_size, seed, one_caption=False, vq=run.vq_model,
-                             balance=balance)
+                             balance=balance, **fresh)
     with atomic_directory(run.instructions, overwrite=True) as tmp:
         save_instructions(tmp, splits, info)
     return {"records": info["records"], "motions": info["motions"]}

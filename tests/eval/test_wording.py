@@ -100,7 +100,7 @@ def test_content_of_a_motion_id():
 def test_the_content_judge_reads_a_rare_content_beside_a_common_many_styled_one():
     import numpy as np
 
-    from motiongpt.data.humanml3d import clip_of, window_id
+    from motiongpt.data.humanml3d import clip_counts, clip_of, window_id
     from motiongpt.eval.wording import ContentJudge, cross_validated
 
     rng = np.random.default_rng(0)
@@ -115,6 +115,7 @@ def test_the_content_judge_reads_a_rare_content_beside_a_common_many_styled_one(
     clips = [window_id(f"dataset-1_walk_normal_{i // 2:03d}", i % 2, 2) for i in range(200)] + [
         window_id(f"b{i}", 0, 1) for i in range(10)]
     assert clip_of(clips[1]) == clip_of(clips[0]) == "dataset-1_walk_normal_000" and clip_of(clips[-1]) == "b9"
+    assert clip_counts(clips + ["M" + clips[0]], contents + ["walk"]) == {"bow": 10, "walk": 100}  # mirror: same
     cross = cross_validated(x, contents, [clip_of(c) for c in clips])
     assert np.mean([p == t for p, t in zip(cross, contents)]) > 0.9
     with pytest.raises(MotionGPTError, match="1 content"):

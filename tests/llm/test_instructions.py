@@ -179,6 +179,37 @@ def test_fresh_captions_give_repeats_new_wordings_of_their_content_style_and_sid
             assert ("left" in caption) == record["id"].startswith("M")  # the mirrored copy: the other arm
 
 
+def test_fresh_captions_below_a_clip_count_leave_the_common_contents_as_they_were():
+    from motiongpt.llm.instructions import balance_records, split_input
+
+    records = bandai_records({("run", "normal"): 30, ("walk-back", "sad"): 2, ("guide", "angry"): 1})
+    everywhere = balance_records(records, 1.0, seed=0, fresh_captions=True)
+    below = balance_records(records, 1.0, seed=0, fresh_captions=True, fresh_below=3)  # walk-back 2, guide 1 clip
+    assert [r["id"] for r in below] == [r["id"] for r in everywhere]
+    for content, expected in (("run", balance_records(records, 1.0, seed=0)), ("walk-back", everywhere),
+                              ("guide", everywhere)):
+        assert [r for r in below if f"_{content}_" in r["id"]] == [r for r in expected if f"_{content}_" in r["id"]]
+    assert len({split_input(r["input"])[0] for r in below if "_walk-back_" in r["id"]}) > 10
+    only_guide = balance_records(records, 1.0, seed=0, fresh_captions=True, fresh_below=2)
+    assert {split_input(r["input"])[0] for r in only_guide if "_walk-back_" in r["id"]} == {"a caption"}
+
+
+def test_cli_fresh_captions_below_records_its_threshold_and_needs_balance(dataset, tmp_path, codebook, capsys):
+    out = tmp_path / "fresh"
+    assert main(["instructions", "build", "--data", str(dataset), "--out", str(out), "--balance", "1",
+                 "--fresh-captions-below", "5", "--codebook-size", str(codebook)]) == 0
+    assert read_records(out / "train.jsonl") == build_instructions(
+        dataset, codebook_size=codebook, balance=1.0, fresh_captions=True, fresh_below=5)["train"]
+    info = json.loads((out / "info.json").read_text())
+    assert info["fresh_captions"] is True and info["fresh_below"] == 5
+    capsys.readouterr()
+    assert main(["instructions", "build", "--data", str(dataset), "--out", str(tmp_path / "x"),
+                 "--fresh-captions-below", "5", "--codebook-size", str(codebook)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--fresh-captions needs --balance" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
 def test_build_balances_train_only(dataset, codebook):
     plain = build_instructions(dataset, codebook_size=codebook)
     balanced = build_instructions(dataset, codebook_size=codebook, balance=1.0)

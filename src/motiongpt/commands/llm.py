@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--fresh-captions", action="store_true",
                        help="with --balance: a record repeated for balance gets a caption composed anew for its "
                             "Bandai content and style after its first copy, instead of its clip's own")
+    build.add_argument("--fresh-captions-below", type=int, metavar="CLIPS",
+                       help="--fresh-captions for the contents with fewer train clips than this only (the common "
+                            "contents keep their clips' own captions)")
     build.add_argument("--vq", help="VQ model dir; its config gives the codebook size")
     build.add_argument("--json", action="store_true", help="write train.json/val.json lists instead of JSON Lines")
     build.add_argument("--overwrite", action="store_true", help="replace an existing --out dir")
@@ -69,12 +72,17 @@ def run_instructions_build(args: argparse.Namespace) -> int:
                                             save_instructions)
 
     codebook_size = args.codebook_size or (codebook_size_from_vq(args.vq) if args.vq else None)
+    fresh = args.fresh_captions or args.fresh_captions_below is not None
+    if fresh and not args.balance:
+        raise MotionGPTError("--fresh-captions needs --balance: only records repeated for balance get fresh captions")
+    if args.fresh_captions_below is not None and args.fresh_captions_below < 1:
+        raise MotionGPTError(f"--fresh-captions-below {args.fresh_captions_below}: give a number of clips >= 1")
     splits = build_instructions(args.data, one_caption=args.one_caption, seed=args.seed, codebook_size=codebook_size,
-                                balance=args.balance, fresh_captions=args.fresh_captions)
+                                balance=args.balance, fresh_captions=fresh, fresh_below=args.fresh_captions_below)
     if not splits["train"]:
         raise MotionGPTError(f"{args.data}: no train motion has codes in VQVAE/ (run `motiongpt vq encode` first)")
     info = instructions_info(splits, args.data, codebook_size, args.seed, args.one_caption, args.vq, args.balance,
-                             args.fresh_captions)
+                             fresh, args.fresh_captions_below)
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:
         save_instructions(tmp, splits, info, as_json=args.json)
     print(f"{args.out}: {info['records']['train']} train and {info['records']['val']} val records "

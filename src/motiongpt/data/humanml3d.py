@@ -20,6 +20,7 @@ import multiprocessing
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,14 @@ def window_id(name: str, index: int, windows: int) -> str:
 def clip_of(motion_id: str) -> str:
     """The clip a motion id comes from: the inverse of `window_id` (windows of one clip are one clip)."""
     return re.sub(r"_w\d+$", "", motion_id)
+
+
+def clip_counts(ids: Sequence[str], labels: Sequence[str]) -> dict[str, int]:
+    """How many distinct clips carry each label: the windows of a clip and its mirrored copy ("M" + id) count once."""
+    clips: dict[str, set[str]] = {}
+    for motion_id, label in zip(ids, labels):
+        clips.setdefault(label, set()).add(clip_of(motion_id.removeprefix("M")))
+    return {label: len(v) for label, v in sorted(clips.items())}
 
 
 def _process_clip(job: ClipJob, root: Path, spec: str, min_frames: int) -> ClipResult:

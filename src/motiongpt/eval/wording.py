@@ -14,7 +14,7 @@ import numpy as np
 
 from motiongpt.data import layout
 from motiongpt.data.bandai import ACTIONS, STYLES, clip_captions
-from motiongpt.data.humanml3d import clip_of
+from motiongpt.data.humanml3d import clip_counts, clip_of
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import read_tsv
 from motiongpt.eval.protocol import embed_features
@@ -129,13 +129,6 @@ def _judged(predicted: Sequence[str], truth: Sequence[str]) -> dict:
             "per_content": {c: float(np.mean(v)) for c, v in sorted(per_content.items())}}
 
 
-def _clips_per_content(ids: Sequence[str], contents: Sequence[str]) -> dict[str, int]:
-    clips: dict[str, set[str]] = {}
-    for motion_id, content in zip(ids, contents):
-        clips.setdefault(content, set()).add(clip_of(motion_id))
-    return {c: len(v) for c, v in sorted(clips.items())}
-
-
 def template_captions(rows: Sequence[tuple[str, str]], seed: int = 0) -> list[tuple[str, str]]:
     """One caption from the Bandai templates per held-out row, same content, a style drawn at random: the
     wording the model was trained on, for the baseline figure."""
@@ -173,7 +166,7 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
     result = {"descriptions": len(rows), "skipped": skipped, "samples": samples, "seed": seed,
               "real_test": _judged(judge.predict(test_embeddings) if test_contents else [], test_contents),
               "real_train_cross_validated": _judged(cross, train_contents),
-              "train_clips": _clips_per_content(train_ids, train_contents)}
+              "train_clips": clip_counts(train_ids, train_contents)}
     sets = {"template": template_captions(rows, seed), "heldout": rows}
     modes = {"matched": True, "raw": False} if getattr(model, "matcher", None) is not None else {"raw": False}
     for mode, match in modes.items():

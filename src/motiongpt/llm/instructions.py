@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from motiongpt.data.bandai import balanced_shares, fresh_caption, motion_group
+from motiongpt.data.humanml3d import clip_counts
 from motiongpt.data.layout import load_captions, split_ids
 from motiongpt.errors import MotionGPTError
 from motiongpt.io import atomic_path, load_npy, read_json, write_json
@@ -85,7 +86,7 @@ def drop_captions(records: list[dict], fraction: float, seed: int) -> list[dict]
 
 def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: int = 1337,
                        codebook_size: int | None = None, balance: float = 0.0,
-                       fresh_captions: bool = False) -> dict[str, list[dict]]:
+                       fresh_captions: bool = False, fresh_below: int | None = None) -> dict[str, list[dict]]:
     """Train and val records from a dataset in the HumanML3D layout with codes in `VQVAE/`; `balance` > 0
     resamples the train records by content and style (`balance_records`), val stays as it is."""
     data_dir = Path(data_dir)
@@ -103,7 +104,8 @@ def build_instructions(data_dir: str | Path, one_caption: bool = False, seed: in
                 captions = [rng.choice(captions)]
             records.extend(motion_records(motion_id, codes, captions, rng))
         if split == "train" and balance:
-            records = balance_records(records, balance, seed=seed, fresh_captions=fresh_captions)
+            records = balance_records(records, balance, seed=seed, fresh_captions=fresh_captions,
+                                      fresh_below=fresh_below)
         out[split] = records
     return out
 
@@ -124,7 +126,7 @@ def group_counts(records: list[dict]) -> dict[str, dict[str, int]]:
 
 
 def balance_records(records: list[dict], power: float = 1.0, size: int | None = None,
-                    seed: int = 1337, fresh_captions: bool = False) -> list[dict]:
+                    seed: int = 1337, fresh_captions: bool = False, fresh_below: int | None = None) -> list[dict]:
     """Resample records so that rare contents and styles are seen often enough, not in proportion to clip counts.
 
     A Bandai content's share of the result goes as (its records)^(1 - power), and within it each style's share the
@@ -132,19 +134,30 @@ def balance_records(records: list[dict], power: float = 1.0, size: int | None = 
     share within its content (the single kick clip then weighs as much as the 500 runs). Each record is repeated
     by seeded stochastic rounding of its expected count; the result holds about `size` records (default: as many
     as given) in the order given, repeats adjacent (finetuning shuffles them). `fresh_captions`: each repeat of a
-    Bandai record after the first gets a caption composed anew for its content and style (`fresh_caption`).
+    Bandai record after the first gets a caption composed anew for its content and style (`fresh_caption`);
+    with `fresh_below`, only the records of contents with fewer clips than that (a common content's own captions
+    are already many, and its records are not repeated much).
     """
     shares = balanced_shares([record_group(r) for r in records], power)
     size = len(records) if size is None else size
     rng = np.random.default_rng(seed)
     draws = rng.random(len(records))
+    fresh = _fresh_contents(records, fresh_below) if fresh_captions else set()
     out = []
     for index, (record, share, u) in enumerate(zip(records, shares, draws)):
         expected = share * size
         repeats = int(expected) + (u < expected - int(expected))
-        out.extend(_recaptioned(record, f"{seed}:{index}:{k}") if fresh_captions and k else record
+        fresh_record = record_group(record)[0] in fresh
+        out.extend(_recaptioned(record, f"{seed}:{index}:{k}") if fresh_record and k else record
                    for k in range(repeats))
     return out
+
+
+def _fresh_contents(records: list[dict], below: int | None) -> set[str]:
+    """The contents whose repeats get fresh captions: all, or those with fewer than `below` clips."""
+    contents = [record_group(r)[0] for r in records]
+    counts = clip_counts([str(r.get("id", "")) for r in records], contents)
+    return {c for c, n in counts.items() if below is None or n < below}
 
 
 def _recaptioned(record: dict, seed: str) -> dict:
@@ -208,12 +221,13 @@ def load_instructions(directory: str | Path) -> tuple[list[dict], list[dict], di
 
 def instructions_info(splits: dict[str, list[dict]], data: str | Path, codebook_size: int | None, seed: int,
                       one_caption: bool, vq: str | Path | None, balance: float = 0.0,
-                      fresh_captions: bool = False) -> dict:
+                      fresh_captions: bool = False, fresh_below: int | None = None) -> dict:
     """The `info.json` saved beside the records: where they came from, how many there are, and the train records
     per content and style (what sampling sees)."""
     return {"data": str(Path(data).resolve()), "codebook_size": codebook_size, "seed": seed,
             "one_caption": one_caption, "vq": str(Path(vq).resolve()) if vq else None, "balance": balance,
-            "fresh_captions": fresh_captions, "records": {k: len(v) for k, v in splits.items()},
+            "fresh_captions": fresh_captions,
+            "fresh_below": fresh_below if fresh_captions else None, "records": {k: len(v) for k, v in splits.items()},
             "motions": {k: len({r["id"] for r in v}) for k, v in splits.items()},
             "train_groups": group_counts(splits.get("train", []))}
 
