@@ -139,3 +139,51 @@ def test_shared_words_keep_the_action_that_the_sentence_vectors_trade_for_style(
     assert "backward" not in vectors_only  # "a man is walking forward.": the style and "forward" won
     (match,) = bundled.match([text])
     assert "backwards" in match.caption and match.method == "encoder" and 0.5 < match.similarity < 1.0
+
+
+def test_grouped_captions_let_the_action_choose_before_the_style(tmp_path):
+    """With a group per caption (a Bandai content) the description picks the group first: the styles average out
+    of a group's mean, so the action decides; the side rule still holds."""
+    from motiongpt.data.bandai import STYLES, clip_captions
+
+    takes = {"walk": 6, "walk-back": 1, "walk-right": 1, "wave-left-hand": 1}  # a common content and rare ones
+    contents = list(takes)
+    pairs = {(c, g) for g, n in takes.items() for s in STYLES for take in range(n)
+             for c in clip_captions(f"{s}{take}", g, s)}
+    captions, groups = [c for c, _ in sorted(pairs)], [g for _, g in sorted(pairs)]
+    flat, grouped = CaptionMatcher.build(captions), CaptionMatcher.build(captions, groups)
+    asked = {(c, g) for g in contents[:3] for s in STYLES for c in clip_captions(f"asked-{s}", g, s)} - pairs
+    texts = sorted(asked)
+    right = [[dict(pairs)[m.caption] == g for m, (_, g) in zip(matcher.match([t for t, _ in texts]), texts)]
+             for matcher in (flat, grouped)]
+    assert np.mean(right[0]) < 0.85 and np.mean(right[1]) > 0.95, np.mean(right, axis=1)  # measured 0.79 / 0.98
+    assert all(g != "wave-left-hand" for g in [dict(pairs)[m.caption] for m in grouped.match(
+        ["a dignified person waves the right hand", "someone waves with the right arm"])])
+    text = texts[0][0]
+    grouped.save_pretrained(tmp_path / "captions")
+    loaded = CaptionMatcher.from_pretrained(tmp_path / "captions")
+    assert loaded.groups == grouped.groups == [dict(zip(captions, groups))[c] for c in loaded.captions]
+    assert loaded.match([text])[0].caption == grouped.match([text])[0].caption
+    with pytest.raises(MotionGPTError, match="3 captions but 2 groups"):
+        CaptionMatcher(captions[:3], flat.embeddings[:3], groups[:2])
+
+
+def test_a_bandai_dataset_groups_its_captions_by_the_content_they_name(tmp_path):
+    from motiongpt.data.layout import Caption, format_caption_line
+
+    data = tmp_path / "data"
+    (data / "texts").mkdir(parents=True)
+    motions = {"dataset-1_walk-left_sad_001_w00": "a sad man walks diagonally forward to the left.",
+               "Mdataset-1_walk-left_sad_001_w00": "a sad man walks diagonally forward to the right.",
+               "Mdataset-1_bye_happy_002": "a happy man waves goodbye with the left hand."}
+    (data / "train.txt").write_text("\n".join(motions) + "\n")
+    for name, caption in motions.items():
+        (data / "texts" / f"{name}.txt").write_text(format_caption_line(Caption(caption, [], 0.0, 0.0)) + "\n")
+    matcher = CaptionMatcher.from_dataset(data)
+    assert dict(zip(matcher.captions, matcher.groups)) == {
+        "a sad man walks diagonally forward to the left.": "walk-left",
+        "a sad man walks diagonally forward to the right.": "walk-right", "a happy man waves goodbye with the left "
+        "hand.": "bye"}
+    (data / "train.txt").write_text("\n".join(motions) + "\nm000001\n")  # one motion without labels: no groups
+    (data / "texts" / "m000001.txt").write_text(format_caption_line(Caption("a man jumps.", [], 0.0, 0.0)) + "\n")
+    assert CaptionMatcher.from_dataset(data).groups is None

@@ -135,6 +135,15 @@ def motion_labels(motion_id: str) -> tuple[str, str] | None:
     return match[1], match[2]
 
 
+def named_content(motion_id: str) -> str | None:
+    """The content a motion's captions name: its clip's, with the sides swapped for a mirrored copy (walk-left ->
+    walk-right; a mirrored bye stays bye, its captions naming the left hand); None for an id without labels."""
+    labels = motion_labels(motion_id)
+    if labels is None:
+        return None
+    return mirror_text(labels[0]) if motion_id.startswith("M") else labels[0]
+
+
 OTHER = ("", "")  # the group of motions whose id carries no Bandai labels
 
 
