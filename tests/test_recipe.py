@@ -54,6 +54,8 @@ def test_tiny_recipe_runs_every_step_and_resumes(bandai_sample_bvh, jobs, tmp_pa
 
     figures = {s: state["steps"][s]["figures"] for s in STEPS}
     assert figures["data"]["clips"] == len(jobs) and all(figures["data"]["split_motions"].values())
+    info = json.loads((out / "instructions" / "info.json").read_text())
+    assert info["fresh_captions"] is True and info["fresh_below"] == 100  # rare contents' repeats: fresh captions
     tuned = recipe_settings("tiny")["vq_train"]["balanced_finetune"]
     assert figures["vq_train"]["balanced"]["steps"] == tuned["steps"]  # the tokenizer, finetuned balanced
     assert json.loads((out / "vq_eval.json").read_text())["model"] == str(out / "vq-balanced" / "best")
@@ -96,6 +98,7 @@ def test_a_pretrained_base_swaps_the_llm_step_for_lora_on_balanced_instructions(
     assert llm["steps"] == 360 and settings["instructions"]["balance"] == 0.5 and settings["eval"]["tasks"] == ["text"]
     assert recipe_settings("cpu", base="small") == recipe_settings("cpu")
     assert recipe_settings("cpu")["instructions"]["balance"] == 0.5  # the default model's instructions too
+    assert settings["instructions"]["fresh_below"] == recipe_settings("cpu")["instructions"]["fresh_below"] == 100
 
 
 def test_reuse_takes_a_trained_model_instead_of_training_one(tmp_path, capsys):
