@@ -43,7 +43,8 @@ def main() -> None:
         raise MotionGPTError("the model's caption matcher has no groups.txt: nothing says what its captions name")
     one_stage = CaptionMatcher(grouped.captions, grouped.embeddings)
     names = dict(zip(grouped.captions, grouped.groups))
-    heldout = [(t, c) for t, c in load_heldout_wording() if c in set(grouped.groups)]
+    known = set(grouped.groups)
+    heldout = [(t, c) for t, c in load_heldout_wording() if c in known]
     asked = {"heldout": heldout,
              "template": [row for seed in range(args.template_seeds) for row in template_captions(heldout, seed)]}
     result = {"model": str(args.model), "captions": len(grouped.captions), "asked": {k: len(v) for k, v in asked.items()}}

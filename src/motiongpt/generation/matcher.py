@@ -14,8 +14,8 @@ whose mean sentence vector, plus WORD_WEIGHT x the best shared-word cosine of it
 the nearest caption within it. Every content is captioned in every style, so the styles average out of a group's
 mean and the action decides: "a dignified figure is walking forward" no longer lands on "a dignified figure is
 walking backward" (the matched caption names the content asked for in 0.866 -> 0.976 of template captions and
-0.881 -> 0.919 of the held-out wording: benchmarks/bench_matcher.py). Large LLMs finetuned on rich captions (the paper's setting)
-need none of this: a model dir without `captions/` skips the step.
+0.881 -> 0.919 of the held-out wording: benchmarks/bench_matcher.py). Large LLMs finetuned on rich captions (the
+paper's setting) need none of this: a model dir without `captions/` skips the step.
 
 The encoder's files come with the `matcher` extra (`pip install 'motiongpt[matcher]'`). Without it the matcher
 falls back to words: TF-IDF cosine over the words and word pairs of the captions, which finds "a happy person

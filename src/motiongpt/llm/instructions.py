@@ -138,24 +138,24 @@ def balance_records(records: list[dict], power: float = 1.0, size: int | None = 
     with `fresh_below`, only the records of contents with fewer clips than that (a common content's own captions
     are already many, and its records are not repeated much).
     """
-    shares = balanced_shares([record_group(r) for r in records], power)
+    groups = [record_group(r) for r in records]
+    shares = balanced_shares(groups, power)
     size = len(records) if size is None else size
     rng = np.random.default_rng(seed)
     draws = rng.random(len(records))
-    fresh = _fresh_contents(records, fresh_below) if fresh_captions else set()
+    contents = [content for content, _ in groups]
+    fresh = _fresh_contents(records, contents, fresh_below) if fresh_captions else set()
     out = []
-    for index, (record, share, u) in enumerate(zip(records, shares, draws)):
+    for index, (record, content, share, u) in enumerate(zip(records, contents, shares, draws)):
         expected = share * size
         repeats = int(expected) + (u < expected - int(expected))
-        fresh_record = record_group(record)[0] in fresh
-        out.extend(_recaptioned(record, f"{seed}:{index}:{k}") if fresh_record and k else record
+        out.extend(_recaptioned(record, f"{seed}:{index}:{k}") if content in fresh and k else record
                    for k in range(repeats))
     return out
 
 
-def _fresh_contents(records: list[dict], below: int | None) -> set[str]:
+def _fresh_contents(records: list[dict], contents: list[str], below: int | None) -> set[str]:
     """The contents whose repeats get fresh captions: all, or those with fewer than `below` clips."""
-    contents = [record_group(r)[0] for r in records]
     counts = clip_counts([str(r.get("id", "")) for r in records], contents)
     return {c for c, n in counts.items() if below is None or n < below}
 
