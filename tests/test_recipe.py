@@ -30,6 +30,7 @@ def _outputs(out):
         "llm": out / "llm" / "motiongpt.json",
         "evaluator": out / "evaluator" / "model.safetensors",
         "assemble": out / "model" / "pipeline.json",
+        "fidelity": out / "model" / "caption_fidelity.json",
         "eval": out / "eval" / "results.json",
     }
 
@@ -65,6 +66,10 @@ def test_tiny_recipe_runs_every_step_and_resumes(bandai_sample_bvh, jobs, tmp_pa
     assert figures["vq_encode"]["encoded"] == figures["data"]["motions"]
     assert figures["llm"]["steps"] == recipe_settings("tiny")["llm"]["steps"]
     assert figures["llm"]["val_loss"] > 0 and 0 <= figures["llm"]["val_acc"] <= 1
+    fidelity = json.loads(outputs["fidelity"].read_text())  # every caption of the model's list, judged once
+    assert figures["fidelity"]["captions"] == fidelity["captions"] == len((out / "model" / "captions" /
+                                                                           "captions.txt").read_text().splitlines())
+    assert figures["fidelity"]["judged"] > 0 and set(fidelity["fidelity"]) <= {0.0, 1.0, None}
     log = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()]
     assert [r["step"] for r in log] == list(STEPS)
     assert json.loads((out / STATE_NAME).read_text()) == state

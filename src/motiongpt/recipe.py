@@ -12,6 +12,8 @@ The steps, each a call of the stage's own function with fixed seeds:
                   (`--base smollm2-135m` or FILE.gguf: LoRA on that pretrained base, its own settings)
     evaluator     the trainable text-motion evaluator                     -> DIR/evaluator
     assemble      VQ-VAE + LLM in one model dir                           -> DIR/model
+    fidelity      how often each caption's motions show its content, so   -> DIR/model/caption_fidelity.json
+                  the caption matcher prefers the faithful captions
     eval          the evaluation protocol of the assembled generator,     -> DIR/eval
                   and the VQ-VAE's reconstruction FID
 
@@ -38,6 +40,7 @@ below are those runs':
                   fresh captions for the repeats of contents under 100 clips
     llm           1,000 steps of 64 records (16 x 4), lr 1e-3, warm-up 30      25 min (~4,600 tokens/s)
     evaluator     1,200 steps of 64, lr 5e-4                                   7 min (2.8 steps/s)
+    fidelity      3 samples of each of the 6,905 train captions                ~30 min (~12 motions/s)
     eval          1 repeat of the 4 tasks on the 794 test motions, MultiModality 10 x 10 per task
                                                                                ~3 min (25-40 motions/s)
 
@@ -67,7 +70,8 @@ from motiongpt.io import atomic_directory, read_json, write_json, write_text
 STATE_NAME = "recipe_state.json"
 LOG_NAME = "recipe_log.jsonl"
 SUMMARY_NAME = "summary.txt"
-STEPS = ("data", "vq_train", "vq_eval", "vq_encode", "instructions", "llm", "evaluator", "assemble", "eval")
+STEPS = ("data", "vq_train", "vq_eval", "vq_encode", "instructions", "llm", "evaluator", "assemble", "fidelity",
+         "eval")
 TRAINED_STEPS = ("vq_train", "llm", "evaluator")
 REUSABLE = ("vq_train", "evaluator")  # steps whose trained model `--reuse` can take from elsewhere
 
@@ -89,6 +93,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, val_every=500),
         # the default model's classifier-free guidance (MODEL_CARD.md: 1.5 scored best of 1, 1.5, 2 and 3)
         "assemble": dict(guidance=1.5),
+        "fidelity": dict(samples=3, seed=0, batch_size=32),
         "eval": dict(split="test", repeats=1, seed=0, mm_texts=10, mm_samples=10),
     },
     "tiny": {
@@ -101,6 +106,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "llm": dict(base="tiny", format="vocab", full=True, steps=4, micro_batch=4, grad_accum=2, lr=1e-3,
                     warmup=2, val_every=2, val_batches=2, seed=1337),
         "evaluator": dict(steps=4, batch_size=8, lr=5e-4, seed=0, save_every=2, val_every=2),
+        "fidelity": dict(samples=1, seed=0, batch_size=32),
         # a smoke run: R-Precision needs 32 motions, more than the test split of a few clips holds
         "eval": dict(split="train", repeats=1, seed=0, limit=32, mm_texts=2, mm_samples=10, max_codes=12),
     },
@@ -317,6 +323,22 @@ def _assemble(run: RecipeRun) -> dict:
     return {"model": str(run.model)}
 
 
+def _fidelity(run: RecipeRun) -> dict:
+    import numpy as np
+
+    from motiongpt.eval.evaluator import TextMotionEvaluator
+    from motiongpt.eval.fidelity import write_caption_fidelity
+    from motiongpt.generation.matcher import FIDELITY_MIN
+    from motiongpt.generation.pipeline import MotionGPT
+
+    values, _ = write_caption_fidelity(MotionGPT.from_pretrained(run.model), TextMotionEvaluator.from_pretrained(
+        run.evaluator), run.data, run.model, evaluator_name=str(run.evaluator), progress=run.progress,
+        **run.settings["fidelity"])
+    judged = values[~np.isnan(values)]
+    return {"captions": len(values), "judged": len(judged), "mean": float(judged.mean()) if len(judged) else None,
+            "below_min": int((judged < FIDELITY_MIN).sum())}
+
+
 def _eval(run: RecipeRun) -> dict:
     from motiongpt.eval.evaluators import run_identity
     from motiongpt.eval.evaluator import TextMotionEvaluator, open_split
@@ -346,7 +368,8 @@ def _eval(run: RecipeRun) -> dict:
 
 STEP_FUNCTIONS: dict[str, Callable[[RecipeRun], dict]] = {
     "data": _data, "vq_train": _vq_train, "vq_eval": _vq_eval, "vq_encode": _vq_encode,
-    "instructions": _instructions, "llm": _llm, "evaluator": _evaluator, "assemble": _assemble, "eval": _eval,
+    "instructions": _instructions, "llm": _llm, "evaluator": _evaluator, "assemble": _assemble,
+    "fidelity": _fidelity, "eval": _eval,
 }
 
 
@@ -440,6 +463,8 @@ SUMMARY_LINES: dict[str, Callable[[dict], str]] = {
                      f"{_fmt(f['tokens_per_s'], 0)} tokens/s",
     "evaluator": _evaluator_line,
     "assemble": lambda f: f["model"],
+    "fidelity": lambda f: f"{f['judged']}/{f['captions']} captions judged, mean fidelity {_fmt(f['mean'])}, "
+                          f"{f['below_min']} below the matcher's minimum",
     "eval": lambda f: f"{f['split']} split, {f['motions']} motions, {f['repeats']} repeat(s); VQ reconstruction FID "
                       f"{_fmt(f['vq_fid'])}",
 }

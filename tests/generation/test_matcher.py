@@ -187,3 +187,36 @@ def test_a_bandai_dataset_groups_its_captions_by_the_content_they_name(tmp_path)
     (data / "train.txt").write_text("\n".join(motions) + "\nm000001\n")  # one motion without labels: no groups
     (data / "texts" / "m000001.txt").write_text(format_caption_line(Caption("a man jumps.", [], 0.0, 0.0)) + "\n")
     assert CaptionMatcher.from_dataset(data).groups is None
+
+
+def test_fidelity_prefers_the_captions_the_model_renders_right(tmp_path):
+    """Within the chosen group, a caption whose motions showed another content loses to one that is a little
+    farther but rendered right; a description that is such a caption is matched like any other."""
+    from motiongpt.generation.matcher import fidelity_record, read_fidelity
+
+    captions = ["someone sprints forward energetically.", "someone dashes forward timidly.",
+                "a person runs forward.", "a person walks forward."]
+    groups = ["dash", "dash", "run", "walk"]
+    plain = CaptionMatcher.build(captions, groups)
+    text = "someone sprints as fast as they can"
+    assert plain.match([text])[0].caption == "someone sprints forward energetically."
+    rendered = dict(zip(captions, [0.0, 1.0, 1.0, np.nan]))  # NaN: not judged, counts as faithful
+    fidelity = np.array([rendered[c] for c in plain.captions], np.float32)  # in the matcher's order
+    faithful = plain.with_fidelity(fidelity)
+    (match,) = faithful.match([text])
+    assert match.caption == "someone dashes forward timidly." and match.method == "encoder"
+    (exact,) = faithful.match(["someone sprints forward energetically."])  # fidelity 0 < FIDELITY_MIN
+    assert exact.caption == "someone dashes forward timidly." and exact.method == "encoder"
+    assert faithful.match(["a person walks forward."])[0].method == "exact"
+    rendered["a person runs forward."] = 0.0  # a group with no faithful caption still answers for its content
+    never = plain.with_fidelity(np.array([rendered[c] for c in plain.captions], np.float32))
+    assert never.match(["a person jogs ahead"])[0].caption == "a person runs forward."
+
+    path = tmp_path / "fidelity.json"
+    path.write_text(__import__("json").dumps(fidelity_record(plain, fidelity, samples=3)))
+    np.testing.assert_array_equal(read_fidelity(path, plain), fidelity)
+    other = CaptionMatcher.build(captions[:3], groups[:3])
+    with pytest.raises(MotionGPTError, match="another caption list"):
+        read_fidelity(path, other)
+    with pytest.raises(MotionGPTError, match="4 captions but 3 fidelities"):
+        plain.with_fidelity(fidelity[:3])

@@ -86,6 +86,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     wording.add_argument("--quiet", action="store_true", help="no progress bars")
     wording.set_defaults(func=_eval_wording)
 
+    fidelity = sub.add_parser(
+        "caption-fidelity", help="how often a model's motions for each of its captions show the caption's content",
+        description="Generate from every caption of the model's caption list (Bandai captions grouped by content), "
+                    "judge each motion's content from its evaluator embedding, and write MODEL/caption_fidelity.json: "
+                    "the caption matcher then prefers the captions the model renders faithfully. Interrupted, the "
+                    "same command resumes.")
+    add_model_option(fidelity)
+    fidelity.add_argument("--data", required=True, help="the Bandai set in HumanML3D layout (its train motions "
+                                                        "teach the judge)")
+    fidelity.add_argument("--evaluator", default="bundled", help="trained evaluator dir, or `bundled` (default)")
+    fidelity.add_argument("--samples", type=int, default=3, help="generations per caption (default: %(default)s)")
+    fidelity.add_argument("--seed", type=int, default=0, help="generation seed (default: %(default)s)")
+    fidelity.add_argument("--batch-size", type=int, default=32, help="captions generated together (default: 32)")
+    fidelity.add_argument("--quiet", action="store_true", help="no progress bars")
+    fidelity.set_defaults(func=_caption_fidelity)
+
 
 def _train(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluator import TrainSettings, train
@@ -186,4 +202,33 @@ def _eval_wording(args: argparse.Namespace) -> int:
     print(_per_content_table(result))
     if args.json:
         write_json(args.json, result)
+    return 0
+
+
+def _caption_fidelity(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from motiongpt.eval.evaluator import TextMotionEvaluator
+    from motiongpt.eval.evaluators import evaluator_dir
+    from motiongpt.eval.fidelity import fidelity_by_group, write_caption_fidelity
+    from motiongpt.generation.matcher import FIDELITY_MIN, FIDELITY_NAME
+    from motiongpt.generation.models import model_dir
+    from motiongpt.generation.pipeline import MotionGPT
+
+    directory = model_dir(args.model)
+    evaluator = TextMotionEvaluator.from_pretrained(evaluator_dir(args.evaluator))
+    model = MotionGPT.from_pretrained(directory)
+    if model.matcher is None:
+        raise MotionGPTError(f"{directory}: the model has no caption list (captions/); nothing to measure")
+    values, resumed = write_caption_fidelity(model, evaluator, args.data, directory, samples=args.samples,
+                                             seed=args.seed, batch_size=args.batch_size,
+                                             evaluator_name=args.evaluator, progress=not args.quiet)
+    if resumed:
+        print(f"resumed: {resumed} captions were measured by an earlier run")
+    print(f"{'content':<22} captions  fidelity  below {FIDELITY_MIN}")
+    for group, row in fidelity_by_group(model.matcher.groups, values).items():
+        mean = "n/a" if row["mean"] is None else f"{row['mean']:.3f}"
+        print(f"{group:<22} {row['captions']:>8}  {mean:>8}  {row['below_min']:>5}")
+    judged = values[~np.isnan(values)]
+    print(f"{len(judged)} captions judged, mean fidelity {judged.mean():.3f}; written to {directory / FIDELITY_NAME}")
     return 0

@@ -17,6 +17,13 @@ walking backward" (the matched caption names the content asked for in 0.866 -> 0
 0.881 -> 0.919 of the held-out wording: benchmarks/bench_matcher.py). Large LLMs finetuned on rich captions (the
 paper's setting) need none of this: a model dir without `captions/` skips the step.
 
+A small LLM also renders some captions of a content as another one: "someone sprints forward energetically" gave
+runs in 3 of 3 samples where "someone dashes forward timidly" gave dashes. A model dir may hold each caption's
+fidelity to this LLM (FIDELITY_NAME: the share of its generated motions judged to show the caption's own content,
+`motiongpt caption-fidelity`). A caption rendered right less often than FIDELITY_MIN is then never handed to the
+LLM (unless its whole group is), not even for a description that is that caption, and the caption within a group
+is chosen by similarity + FIDELITY_WEIGHT x fidelity.
+
 The encoder's files come with the `matcher` extra (`pip install 'motiongpt[matcher]'`). Without it the matcher
 falls back to words: TF-IDF cosine over the words and word pairs of the captions, which finds "a happy person
 waves with both hands" but not "someone strolls ahead"; `Match.method` says which was used.
@@ -29,6 +36,7 @@ waves with both hands" but not "someone strolls ahead"; `Match.method` says whic
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -48,6 +56,10 @@ MATCHER_DIR = "captions"
 MODEL_TYPE = "caption-matcher"
 GROUPS_NAME = "groups.txt"
 WORD_WEIGHT = 0.3  # of the TF-IDF word cosine beside the sentence vectors' (0.1 to 0.5 all helped; MODEL_CARD.md)
+FIDELITY_NAME = "caption_fidelity.json"  # in the model dir, not captions/: it depends on the LLM, and shipped models
+# share one caption list
+FIDELITY_MIN = 0.5  # the share of a caption's motions that must show its content for it to be handed to the LLM
+FIDELITY_WEIGHT = 0.25  # of a kept caption's fidelity beside its similarity
 
 
 def _key(text: str) -> str:
@@ -103,21 +115,27 @@ class WordIndex:
 
 
 class CaptionMatcher:
-    def __init__(self, captions: Sequence[str], embeddings: np.ndarray, groups: Sequence[str] | None = None):
+    def __init__(self, captions: Sequence[str], embeddings: np.ndarray, groups: Sequence[str] | None = None,
+                 fidelity: np.ndarray | None = None):
         if len(captions) != len(embeddings) or not len(captions):
             raise MotionGPTError(f"caption matcher: {len(captions)} captions but {len(embeddings)} vectors")
         if groups is not None and len(groups) != len(captions):
             raise MotionGPTError(f"caption matcher: {len(captions)} captions but {len(groups)} groups")
+        if fidelity is not None and len(fidelity) != len(captions):
+            raise MotionGPTError(f"caption matcher: {len(captions)} captions but {len(fidelity)} fidelities")
         self.captions = list(captions)
         self.embeddings = np.asarray(embeddings, np.float32)
         self.groups = None if groups is None else list(groups)
+        self.fidelity = None if fidelity is None else np.asarray(fidelity, np.float32)
+        # NaN (a caption whose content could not be judged) counts as faithful
+        self._faithful = None if fidelity is None else np.nan_to_num(self.fidelity, nan=1.0)
         if self.groups is not None:
             names = sorted(set(self.groups))
             rows = {name: i for i, name in enumerate(names)}
             self.members = np.array([rows[g] for g in self.groups])[None, :] == np.arange(len(names))[:, None]
             means = np.stack([self.embeddings[m].mean(axis=0) for m in self.members])
             self.group_vectors = means / np.linalg.norm(means, axis=1, keepdims=True)
-        self.index = {_key(c): c for c in self.captions}
+        self.index = {_key(c): row for row, c in enumerate(self.captions)}
         self._words: WordIndex | None = None  # built on first use (`word_index`)
         sides = np.array([named_side(c) or "" for c in self.captions])
         # a description naming one side never gets a caption naming the other ("kicks with the right leg" was
@@ -151,7 +169,7 @@ class CaptionMatcher:
         unknown = []
         for i, text in enumerate(texts):
             known = self.index.get(_key(text))
-            if known is not None:
+            if known is not None and (self._faithful is None or self._faithful[known] >= FIDELITY_MIN):
                 out[i] = Match(text, text, 1.0, "exact")
             else:
                 unknown.append(i)
@@ -168,17 +186,32 @@ class CaptionMatcher:
 
     def nearest(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the row of the caption each text is matched to, the (texts, captions) sentence-vector similarities): the
-        rows maximise similarity + WORD_WEIGHT x the shared-word cosine, under the side rule of `similarity`."""
+        rows maximise similarity + WORD_WEIGHT x the shared-word cosine (+ FIDELITY_WEIGHT x the caption's
+        fidelity, among the captions of at least FIDELITY_MIN where the choice has any), under the side rule of
+        `similarity`."""
         similarity = self.similarity(texts, vectors)
         words = np.stack([self.word_index().scores(text) for text in texts])
         score = similarity + WORD_WEIGHT * words
+        if self._faithful is not None:
+            score = score + FIDELITY_WEIGHT * self._faithful
         if self.groups is not None:
             group_score = vectors @ self.group_vectors.T + WORD_WEIGHT * np.stack(
                 [np.where(m, words, -np.inf).max(axis=1) for m in self.members], axis=1)
             allowed = np.stack([np.isfinite(similarity[:, m]).any(axis=1) for m in self.members], axis=1)
             chosen = np.where(allowed, group_score, -np.inf).argmax(axis=1)
             score = np.where(self.members[chosen], score, -np.inf)
+        if self._faithful is not None:
+            kept = np.where(self._faithful >= FIDELITY_MIN, score, -np.inf)
+            score = np.where(np.isfinite(kept).any(axis=1, keepdims=True), kept, score)
         return score.argmax(axis=1), similarity
+
+    def with_fidelity(self, fidelity: np.ndarray | None) -> "CaptionMatcher":
+        """This matcher choosing among its captions by their fidelity too (see the module docstring)."""
+        return CaptionMatcher(self.captions, self.embeddings, self.groups, fidelity)
+
+    def captions_sha256(self) -> str:
+        """The hash of the caption list, which a fidelity file is tied to."""
+        return hashlib.sha256("\n".join(self.captions).encode("utf-8")).hexdigest()
 
     def word_index(self) -> WordIndex:
         """The TF-IDF index of the captions, built on first use."""
@@ -223,3 +256,22 @@ class CaptionMatcher:
         groups = (directory / GROUPS_NAME).read_text(encoding="utf-8").splitlines() \
             if (directory / GROUPS_NAME).is_file() else None
         return cls(captions, load_npy(directory / "embeddings.npy", "caption vectors"), groups)
+
+
+def fidelity_record(matcher: CaptionMatcher, fidelity: np.ndarray, **info) -> dict:
+    """The JSON of a fidelity file: one value per caption of the matcher (null: not judged), tied to its list."""
+    if len(fidelity) != len(matcher.captions):
+        raise MotionGPTError(f"caption fidelity: {len(fidelity)} values for {len(matcher.captions)} captions")
+    values = [None if np.isnan(v) else round(float(v), 4) for v in fidelity]
+    return {"captions": len(values), "captions_sha256": matcher.captions_sha256(), **info, "fidelity": values}
+
+
+def read_fidelity(path: str | Path, matcher: CaptionMatcher) -> np.ndarray:
+    """The fidelity of each caption from a fidelity file (NaN: not judged); it must be the matcher's caption list's."""
+    record = read_json(path)
+    if record.get("captions_sha256") != matcher.captions_sha256() or len(record.get("fidelity", [])) != len(
+            matcher.captions):
+        raise MotionGPTError(f"{path}: measured on another caption list than this model's "
+                             f"({record.get('captions')} captions against {len(matcher.captions)}); rerun "
+                             "`motiongpt caption-fidelity`")
+    return np.array([np.nan if v is None else v for v in record["fidelity"]], np.float32)

@@ -10,6 +10,7 @@ A model dir holds everything needed, or points at it:
     llm/            a finetuned LLM dir (motiongpt finetune's output: adapter or full weights, tokenizer,
                     motiongpt.json; a LoRA base lies in llm/base/)
     captions/       optional: the training captions for matching free-form descriptions (see matcher.py)
+    caption_fidelity.json  optional: how faithfully this model's LLM renders each of those captions (matcher.py)
 
 Make one with `assemble(vq_dir, llm_dir, out)` (`motiongpt assemble`) or `MotionGPT.save_pretrained(out)`.
 Sampling settings and their defaults (the original's) are `GenerationSettings` (settings.py).
@@ -31,7 +32,8 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Controls
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
-from motiongpt.generation.matcher import MATCHER_DIR, CaptionMatcher, Match
+from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, fidelity_record,
+                                          read_fidelity)
 from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
@@ -187,6 +189,8 @@ class MotionGPT:
         matcher = None
         if parts[MATCHER_KEY].is_dir():
             matcher = CaptionMatcher.from_pretrained(parts[MATCHER_KEY])
+            if (directory / FIDELITY_NAME).is_file():
+                matcher = matcher.with_fidelity(read_fidelity(directory / FIDELITY_NAME, matcher))
             if encoder_installed():
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
@@ -205,6 +209,8 @@ class MotionGPT:
                                                    "prompt": self.template, GUIDANCE_KEY: self.guidance})
             if self.matcher is not None:
                 self.matcher.save_pretrained(tmp / MATCHER_DIR)
+                if self.matcher.fidelity is not None:
+                    write_json(tmp / FIDELITY_NAME, fidelity_record(self.matcher, self.matcher.fidelity))
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
 
     # ---------------------------------------------------------------- building blocks
