@@ -17,8 +17,8 @@ EXTRAS = {"transformers": "train", "peft": "train", "accelerate": "train", "gt_a
 # the sub-command it was given (some modules import their stage's configs, and a stage can take seconds to import
 # or need an extra); `--help` and an unknown command build them all. tests/test_cli.py checks this table.
 COMMANDS = {"data": "data", "vq": "vq", "instructions": "llm", "finetune": "llm", "convert": "llm",
-            "evaluator": "evaluate", "eval": "evaluate", "eval-wording": "evaluate", "render": "export",
-            "generate": "generate", "assemble": "generate", "serve": "serve", "recipe": "recipe"}
+            "evaluator": "evaluate", "eval": "evaluate", "eval-wording": "evaluate", "caption-fidelity": "evaluate",
+            "render": "export", "generate": "generate", "assemble": "generate", "serve": "serve", "recipe": "recipe"}
 COMMAND_MODULES = list(dict.fromkeys(f"motiongpt.commands.{module}" for module in COMMANDS.values()))
 
 

@@ -313,10 +313,11 @@ def load_model_dir(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]
     return read_json(directory / CONFIG_NAME), state
 
 
-def dir_hash(directory: str | Path) -> str:
-    """sha256 over the names and bytes of a dir's files (pins the VQ-VAE a finetuned LLM belongs to, keys runs)."""
+def dir_hash(directory: str | Path, pattern: str = "*") -> str:
+    """sha256 over the names and bytes of a dir's files matching `pattern` (pins the VQ-VAE a finetuned LLM belongs
+    to, keys runs; "*.safetensors": its weights alone, whatever notes lie beside them)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+    for path in sorted(p for p in Path(directory).rglob(pattern) if p.is_file()):
         digest.update(str(path.relative_to(directory)).encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()

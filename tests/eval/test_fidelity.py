@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from motiongpt.errors import MotionGPTError
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +36,18 @@ def test_fidelity_is_measured_written_resumed_and_used(fidelity_model, sample_se
     from motiongpt.cli import main
     from motiongpt.eval.evaluator import TextMotionEvaluator
     from motiongpt.eval.evaluators import evaluator_dir
-    from motiongpt.eval.fidelity import PARTIAL_NAME, write_caption_fidelity
+    from motiongpt.eval.fidelity import partial_path, write_caption_fidelity
     from motiongpt.generation.matcher import FIDELITY_NAME
     from motiongpt.generation.pipeline import MotionGPT
+    from motiongpt.io import dir_hash
 
-    args = ["caption-fidelity", "--model", str(fidelity_model), "--data", str(sample_set), "--samples", "2",
-            "--batch-size", "4", "--quiet"]
+    args = ["caption-fidelity", "--model", str(fidelity_model), "--data", str(sample_set), "--samples", "3",
+            "--batch-size", "5", "--quiet"]
     assert main(args) == 0
     record = json.loads((fidelity_model / FIDELITY_NAME).read_text())
     values = np.array(record["fidelity"], np.float32)
-    assert record["captions"] == 12 and record["samples"] == 2 and set(values) <= {0.0, 0.5, 1.0}
+    assert record["captions"] == 12 and record["samples"] == 3
+    assert set(np.round(values * 3)) <= {0, 1, 2, 3}
     assert values.mean() > 0.6  # the bundled model mostly renders its own kind of caption as its content
     assert set(record["groups"]) == {"run", "walk", "raise-up-both-hands", "wave-left-hand"}
     printed = capsys.readouterr().out
@@ -62,29 +63,44 @@ def test_fidelity_is_measured_written_resumed_and_used(fidelity_model, sample_se
         raise Interrupted
 
     evaluator = TextMotionEvaluator.from_pretrained(evaluator_dir("bundled"))
-    with pytest.raises(Interrupted):  # stopped after its first batch of 4 captions was saved
-        write_caption_fidelity(model, evaluator, sample_set, fidelity_model, samples=2, batch_size=4,
-                               progress=False, on_batch=stop)
-    assert (fidelity_model / PARTIAL_NAME).is_file()
+    model_hash = dir_hash(fidelity_model)
+    with pytest.raises(Interrupted):  # stopped after its first batch of 5 captions was saved
+        write_caption_fidelity(model, evaluator, sample_set, fidelity_model, fidelity_model / "llm", samples=3,
+                               batch_size=5, progress=False, on_batch=stop)
+    assert partial_path(fidelity_model).is_file() and dir_hash(fidelity_model) == model_hash  # kept outside
     (fidelity_model / FIDELITY_NAME).unlink()
-    assert main(args) == 0
-    assert "resumed: 4 captions" in capsys.readouterr().out and not (fidelity_model / PARTIAL_NAME).exists()
-    resumed = np.array(json.loads((fidelity_model / FIDELITY_NAME).read_text())["fidelity"], np.float32)
-    np.testing.assert_array_equal(resumed, values)  # same seeds per batch: the same values as one run
+    assert main(args[:-3] + ["--batch-size", "4", "--quiet"]) == 0  # other batches: the same seeds per caption
+    assert "resumed: 5 captions" in capsys.readouterr().out and not partial_path(fidelity_model).exists()
+    resumed = json.loads((fidelity_model / FIDELITY_NAME).read_text())
+    assert resumed == record  # the same values and group means as one run
 
 
-def test_a_model_without_grouped_captions_is_one_line(sample_set, tmp_path, capsys):
+def test_a_fidelity_file_of_another_llm_is_ignored_with_a_warning(fidelity_model, tmp_path):
+    import shutil
+
+    from motiongpt.generation.matcher import FIDELITY_NAME, fidelity_record
+    from motiongpt.generation.pipeline import MotionGPT
+    from motiongpt.io import write_json
+
+    copy = tmp_path / "model"
+    shutil.copytree(fidelity_model, copy)
+    model = MotionGPT.from_pretrained(copy)
+    write_json(copy / FIDELITY_NAME, fidelity_record(model.matcher, np.ones(12, np.float32), "another-llm"))
+    with pytest.warns(UserWarning, match="measured with another LLM"):
+        assert MotionGPT.from_pretrained(copy).matcher.fidelity is None
+    (copy / FIDELITY_NAME).write_text("[1, 2")
+    with pytest.warns(UserWarning, match="caption_fidelity.json"):
+        assert MotionGPT.from_pretrained(copy).matcher.fidelity is None
+
+
+def test_a_shipped_model_or_one_without_grouped_captions_is_one_line(sample_set, tmp_path, capsys):
     from motiongpt.cli import main
     from motiongpt.generation.pipeline import MotionGPT
 
+    assert main(["caption-fidelity", "--data", str(sample_set)]) != 0
+    assert "a model shipped in the package" in capsys.readouterr().err
     model = MotionGPT.from_pretrained()
     model.matcher = None
     model.save_pretrained(tmp_path / "model")
     assert main(["caption-fidelity", "--model", str(tmp_path / "model"), "--data", str(sample_set)]) != 0
-    assert "no caption list" in capsys.readouterr().err
-    with pytest.raises(MotionGPTError, match="grouped by content"):
-        from motiongpt.eval.fidelity import caption_fidelity
-        from motiongpt.generation.matcher import CaptionMatcher
-
-        model.matcher = CaptionMatcher.build(["a person walks forward."])
-        caption_fidelity(model, None, sample_set)
+    assert "grouped by content" in capsys.readouterr().err

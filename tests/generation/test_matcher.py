@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -213,10 +215,27 @@ def test_fidelity_prefers_the_captions_the_model_renders_right(tmp_path):
     assert never.match(["a person jogs ahead"])[0].caption == "a person runs forward."
 
     path = tmp_path / "fidelity.json"
-    path.write_text(__import__("json").dumps(fidelity_record(plain, fidelity, samples=3)))
-    np.testing.assert_array_equal(read_fidelity(path, plain), fidelity)
-    other = CaptionMatcher.build(captions[:3], groups[:3])
+    path.write_text(json.dumps(fidelity_record(plain, fidelity, "llm-hash", samples=3)))
+    np.testing.assert_array_equal(read_fidelity(path, plain, "llm-hash"), fidelity)
     with pytest.raises(MotionGPTError, match="another caption list"):
-        read_fidelity(path, other)
+        read_fidelity(path, CaptionMatcher.build(captions[:3], groups[:3]), "llm-hash")
+    with pytest.raises(MotionGPTError, match="another LLM"):
+        read_fidelity(path, plain, "other-llm")
+    for bad in ([0.5], {"fidelity": [0.5, 2.0, None, 1]}, {"fidelity": "high"}):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(MotionGPTError, match="not a caption fidelity file"):
+            read_fidelity(path, plain, "llm-hash")
     with pytest.raises(MotionGPTError, match="4 captions but 3 fidelities"):
         plain.with_fidelity(fidelity[:3])
+
+
+def test_without_the_encoder_fidelity_still_refuses_unfaithful_captions(monkeypatch):
+    import motiongpt.generation.matcher as matcher_module
+
+    monkeypatch.setattr(matcher_module, "encoder_installed", lambda: False)
+    captions = ["someone sprints forward energetically.", "someone sprints forward timidly."]
+    matcher = CaptionMatcher(captions, np.eye(2, 384, dtype=np.float32), ["dash", "dash"])
+    assert matcher.match(["someone sprints forward energetically."])[0].method == "exact"
+    faithful = matcher.with_fidelity(np.array([0.0, 1.0], np.float32))
+    (match,) = faithful.match(["someone sprints forward energetically."])
+    assert match.caption == "someone sprints forward timidly." and match.method == "words"

@@ -14,6 +14,7 @@ from motiongpt.io import write_json
 
 def register(sub: argparse._SubParsersAction) -> None:
     from motiongpt.eval.evaluator import TrainSettings
+    from motiongpt.eval.fidelity import FIDELITY_SAMPLES
     from motiongpt.training import add_config_options
 
     parser = sub.add_parser("evaluator", help="train the text-motion evaluator, or score real motions with it")
@@ -96,9 +97,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     fidelity.add_argument("--data", required=True, help="the Bandai set in HumanML3D layout (its train motions "
                                                         "teach the judge)")
     fidelity.add_argument("--evaluator", default="bundled", help="trained evaluator dir, or `bundled` (default)")
-    fidelity.add_argument("--samples", type=int, default=3, help="generations per caption (default: %(default)s)")
+    fidelity.add_argument("--samples", type=int, default=FIDELITY_SAMPLES,
+                          help="generations per caption (default: %(default)s)")
     fidelity.add_argument("--seed", type=int, default=0, help="generation seed (default: %(default)s)")
-    fidelity.add_argument("--batch-size", type=int, default=32, help="captions generated together (default: 32)")
+    fidelity.add_argument("--batch-size", type=int, default=32,
+                          help="captions generated together (default: %(default)s)")
     fidelity.add_argument("--quiet", action="store_true", help="no progress bars")
     fidelity.set_defaults(func=_caption_fidelity)
 
@@ -212,16 +215,17 @@ def _caption_fidelity(args: argparse.Namespace) -> int:
     from motiongpt.eval.evaluators import evaluator_dir
     from motiongpt.eval.fidelity import fidelity_by_group, write_caption_fidelity
     from motiongpt.generation.matcher import FIDELITY_MIN, FIDELITY_NAME
-    from motiongpt.generation.models import model_dir
-    from motiongpt.generation.pipeline import MotionGPT
+    from motiongpt.generation.models import NAMED_MODELS, model_dir
+    from motiongpt.generation.pipeline import MotionGPT, model_parts
 
     directory = model_dir(args.model)
+    if directory.resolve() in [d.resolve() for d in NAMED_MODELS.values()]:
+        raise MotionGPTError(f"--model {args.model or 'default'}: a model shipped in the package; measure a copy "
+                             "(cp -r) instead of writing into the installed package")
     evaluator = TextMotionEvaluator.from_pretrained(evaluator_dir(args.evaluator))
     model = MotionGPT.from_pretrained(directory)
-    if model.matcher is None:
-        raise MotionGPTError(f"{directory}: the model has no caption list (captions/); nothing to measure")
-    values, resumed = write_caption_fidelity(model, evaluator, args.data, directory, samples=args.samples,
-                                             seed=args.seed, batch_size=args.batch_size,
+    values, resumed = write_caption_fidelity(model, evaluator, args.data, directory, model_parts(directory)["llm"],
+                                             samples=args.samples, seed=args.seed, batch_size=args.batch_size,
                                              evaluator_name=args.evaluator, progress=not args.quiet)
     if resumed:
         print(f"resumed: {resumed} captions were measured by an earlier run")
@@ -230,5 +234,6 @@ def _caption_fidelity(args: argparse.Namespace) -> int:
         mean = "n/a" if row["mean"] is None else f"{row['mean']:.3f}"
         print(f"{group:<22} {row['captions']:>8}  {mean:>8}  {row['below_min']:>5}")
     judged = values[~np.isnan(values)]
-    print(f"{len(judged)} captions judged, mean fidelity {judged.mean():.3f}; written to {directory / FIDELITY_NAME}")
+    mean = f"{judged.mean():.3f}" if len(judged) else "n/a"
+    print(f"{len(judged)} captions judged, mean fidelity {mean}; written to {directory / FIDELITY_NAME}")
     return 0

@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from motiongpt.errors import MotionGPTError
-from motiongpt.eval.protocol import embed_features
-from motiongpt.eval.wording import ContentJudge, real_embeddings
-from motiongpt.generation.matcher import FIDELITY_MIN, FIDELITY_NAME, fidelity_record, read_fidelity
+from motiongpt.eval.wording import fitted_judge, judged_generations
+from motiongpt.generation.matcher import FIDELITY_MIN, FIDELITY_NAME, fidelity_record, llm_weights_hash, read_fidelity
 from motiongpt.io import read_json, write_json
 
 FIDELITY_SAMPLES = 3  # generations per caption
-PARTIAL_NAME = f".{FIDELITY_NAME}.partial"  # an unfinished run's values, in the model dir
 
 
 def caption_fidelity(model, evaluator, data_dir: str | Path, samples: int = FIDELITY_SAMPLES, seed: int = 0,
@@ -30,8 +28,8 @@ def caption_fidelity(model, evaluator, data_dir: str | Path, samples: int = FIDE
                      on_batch: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
     """The fidelity of each caption of `model.matcher` (NaN where the data has no train motion of its content).
 
-    The captions are generated in order, `batch_size` at a time, each batch with its own seed, so a run resumed
-    from `done` (the values of an interrupted run, NaN from the first caption not reached) gives the same values;
+    Caption k of the judged ones takes seeds seed + k x samples onwards, whatever the batches, so a run resumed from
+    `done` (an interrupted run's values, NaN from the first caption it did not reach) gives the same values;
     `on_batch(values)` is called after each batch, to save them.
     """
     from tqdm.auto import tqdm
@@ -42,24 +40,18 @@ def caption_fidelity(model, evaluator, data_dir: str | Path, samples: int = FIDE
                              "--captions from Bandai data)")
     if samples < 1:
         raise MotionGPTError(f"caption fidelity: {samples} samples; expected at least 1")
-    _, contents, embeddings = real_embeddings(evaluator, data_dir, "train")
-    if not contents:
-        raise MotionGPTError(f"{data_dir}: no Bandai motion in split 'train' (names dataset-N_content_style_take)")
-    judge = ContentJudge.fit(embeddings, contents)
+    judge, _ = fitted_judge(evaluator, data_dir)
     fidelity = np.full(len(matcher.captions), np.nan, np.float32) if done is None else np.array(done, np.float32)
     rows = [i for i, group in enumerate(matcher.groups) if group in judge.contents]
-    starts = range(0, len(rows), batch_size)
-    first = next((s for s in starts if np.isnan(fidelity[rows[s:s + batch_size]]).any()), len(rows))
-    bar = tqdm(total=len(starts), initial=first // batch_size, desc="caption fidelity", unit="batch",
-               disable=not progress)
+    first = next((k for k, row in enumerate(rows) if np.isnan(fidelity[row])), len(rows))
+    bar = tqdm(total=len(rows), initial=first, desc="caption fidelity", unit="caption", disable=not progress)
     for start in range(first, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        motions = model.generate([matcher.captions[r] for r in chunk], num_samples=samples, seed=seed + start * samples,
-                                 batch_size=batch_size, match_captions=False)
-        predicted = judge.predict(embed_features(evaluator, [m.features for m in motions]))
+        _, predicted = judged_generations(model, judge, evaluator, [matcher.captions[r] for r in chunk], samples,
+                                          seed + start * samples, batch_size, match_captions=False)
         for j, row in enumerate(chunk):
             fidelity[row] = np.mean([p == matcher.groups[row] for p in predicted[j * samples:(j + 1) * samples]])
-        bar.update()
+        bar.update(len(chunk))
         if on_batch is not None:
             on_batch(fidelity)
     bar.close()
@@ -67,7 +59,7 @@ def caption_fidelity(model, evaluator, data_dir: str | Path, samples: int = FIDE
 
 
 def fidelity_by_group(groups: list[str], fidelity: np.ndarray) -> dict[str, dict]:
-    """Per group: its captions, their mean fidelity and how many stay below FIDELITY_MIN."""
+    """Per group: its captions, their mean fidelity (None: not judged) and how many stay below FIDELITY_MIN."""
     table: dict[str, dict] = {}
     for group in sorted(set(groups)):
         values = fidelity[[i for i, g in enumerate(groups) if g == group]]
@@ -77,30 +69,39 @@ def fidelity_by_group(groups: list[str], fidelity: np.ndarray) -> dict[str, dict
     return table
 
 
-def write_caption_fidelity(model, evaluator, data_dir: str | Path, directory: str | Path,
+def partial_path(directory: str | Path) -> Path:
+    """Where an unfinished run keeps its values: beside the model dir, whose hash keys evaluation runs."""
+    directory = Path(directory).resolve()
+    return directory.parent / f".{directory.name}.{FIDELITY_NAME}.partial"
+
+
+def write_caption_fidelity(model, evaluator, data_dir: str | Path, directory: str | Path, llm_dir: str | Path,
                            samples: int = FIDELITY_SAMPLES, seed: int = 0, batch_size: int = 32,
                            evaluator_name: str = "bundled", progress: bool = True,
                            on_batch: Callable[[np.ndarray], None] | None = None) -> tuple[np.ndarray, int]:
-    """Measure the fidelity of the model's captions into `directory`/FIDELITY_NAME (the model's own dir), resuming
-    an unfinished run of the same settings from its PARTIAL_NAME file. Returns (the values, how many captions an
-    earlier run had measured)."""
+    """Measure the fidelity of the captions of the model in `directory` (its LLM in `llm_dir`) into
+    `directory`/FIDELITY_NAME, resuming an unfinished run of the same settings. Returns (the values, how many
+    captions an earlier run had measured)."""
     directory = Path(directory)
-    settings = {"samples": samples, "seed": seed, "batch_size": batch_size, "evaluator": evaluator_name,
-                "data": str(Path(data_dir).resolve())}
-    partial = directory / PARTIAL_NAME
+    llm_sha256 = llm_weights_hash(llm_dir)
+    settings = {"samples": samples, "seed": seed, "evaluator": evaluator_name, "data": str(Path(data_dir).resolve())}
+    partial = partial_path(directory)
     done = None
-    if partial.is_file() and read_json(partial).get("settings") == settings:
-        done = read_fidelity(partial, model.matcher)
+    try:
+        if partial.is_file() and read_json(partial).get("settings") == settings:
+            done = read_fidelity(partial, model.matcher, llm_sha256)
+    except (MotionGPTError, AttributeError):  # unreadable, or of another caption list or LLM: nothing to resume
+        done = None
 
     def save(values: np.ndarray) -> None:
-        write_json(partial, {**fidelity_record(model.matcher, values), "settings": settings})
+        write_json(partial, {**fidelity_record(model.matcher, values, llm_sha256), "settings": settings})
         if on_batch is not None:
             on_batch(values)
 
     values = caption_fidelity(model, evaluator, data_dir, samples=samples, seed=seed, batch_size=batch_size,
                               progress=progress, done=done, on_batch=save)
     write_json(directory / FIDELITY_NAME, fidelity_record(
-        model.matcher, values, samples=samples, seed=seed, batch_size=batch_size,
-        evaluator=Path(evaluator_name).name, groups=fidelity_by_group(model.matcher.groups, values)))
+        model.matcher, values, llm_sha256, samples=samples, seed=seed, evaluator=Path(evaluator_name).name,
+        groups=fidelity_by_group(model.matcher.groups, values)))
     partial.unlink(missing_ok=True)
     return values, 0 if done is None else int((~np.isnan(done)).sum())

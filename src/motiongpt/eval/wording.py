@@ -152,10 +152,7 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
     from tqdm.auto import tqdm
 
     rows = list(load_heldout_wording() if rows is None else rows)
-    train_ids, train_contents, train_embeddings = real_embeddings(evaluator, data_dir, "train")
-    if not train_ids:
-        raise MotionGPTError(f"{data_dir}: no Bandai motion in split 'train' (names dataset-N_content_style_take)")
-    judge = ContentJudge.fit(train_embeddings, train_contents)
+    judge, (train_ids, train_contents, train_embeddings) = fitted_judge(evaluator, data_dir)
     skipped = {c: sum(c == r for _, r in rows) for c in sorted({c for _, c in rows} - set(judge.contents))}
     rows = [(t, c) for t, c in rows if c in judge.contents]  # a content the data lacks cannot be retrieved
     if not rows:
@@ -174,14 +171,14 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
         per_content: dict[str, dict[str, list[bool]]] = {}
         for name, texts in sets.items():
             descriptions = [t for t, _ in texts]
-            motions = []
+            motions, predicted = [], []
             for start in tqdm(range(0, len(descriptions), batch_size), desc=f"wording {mode} {name}",
                               unit="batch", disable=not progress):
-                motions += model.generate(descriptions[start:start + batch_size], num_samples=samples,
-                                          seed=seed + start * samples, batch_size=batch_size, match_captions=match,
-                                          guidance=guidance)
+                batch = judged_generations(model, judge, evaluator, descriptions[start:start + batch_size], samples,
+                                           seed + start * samples, batch_size, match, guidance)
+                motions += batch[0]
+                predicted += batch[1]
             truth = [c for _, c in texts for _ in range(samples)]
-            predicted = judge.predict(embed_features(evaluator, [m.features for m in motions]))
             hits = [p == t for p, t in zip(predicted, truth)]
             for j, (_, content) in enumerate(texts):
                 per_content.setdefault(content, {}).setdefault(name, []).extend(hits[j * samples:(j + 1) * samples])
@@ -194,3 +191,19 @@ def wording_retrieval(model, evaluator, data_dir: str | Path, rows: Sequence[tup
                                   for c, d in sorted(per_content.items())}
         result[mode] = figures
     return result
+
+
+def fitted_judge(evaluator, data_dir: str | Path) -> tuple[ContentJudge, tuple[list[str], list[str], np.ndarray]]:
+    """The ContentJudge fitted on the data's real train motions, and those motions (`real_embeddings`)."""
+    train = real_embeddings(evaluator, data_dir, "train")
+    if not train[0]:
+        raise MotionGPTError(f"{data_dir}: no Bandai motion in split 'train' (names dataset-N_content_style_take)")
+    return ContentJudge.fit(train[2], train[1]), train
+
+
+def judged_generations(model, judge: ContentJudge, evaluator, texts: Sequence[str], samples: int, seed: int,
+                       batch_size: int, match_captions: bool, guidance: float | None = None) -> tuple[list, list[str]]:
+    """`samples` motions of each text (text by text, seeds from `seed`) and the content the judge reads in each."""
+    motions = model.generate(list(texts), num_samples=samples, seed=seed, batch_size=batch_size,
+                             match_captions=match_captions, guidance=guidance)
+    return motions, judge.predict(embed_features(evaluator, [m.features for m in motions]))

@@ -19,10 +19,10 @@ paper's setting) need none of this: a model dir without `captions/` skips the st
 
 A small LLM also renders some captions of a content as another one: "someone sprints forward energetically" gave
 runs in 3 of 3 samples where "someone dashes forward timidly" gave dashes. A model dir may hold each caption's
-fidelity to this LLM (FIDELITY_NAME: the share of its generated motions judged to show the caption's own content,
-`motiongpt caption-fidelity`). A caption rendered right less often than FIDELITY_MIN is then never handed to the
-LLM (unless its whole group is), not even for a description that is that caption, and the caption within a group
-is chosen by similarity + FIDELITY_WEIGHT x fidelity.
+fidelity to its LLM (FIDELITY_NAME: the share of the caption's generated motions judged to show its own content,
+`motiongpt caption-fidelity`). A caption rendered right less often than FIDELITY_MIN is then not handed to the LLM,
+not even for a description that is that caption, unless no other caption is left to choose from (in the chosen
+group, on the side asked); among the others, similarity + FIDELITY_WEIGHT x fidelity decides.
 
 The encoder's files come with the `matcher` extra (`pip install 'motiongpt[matcher]'`). Without it the matcher
 falls back to words: TF-IDF cosine over the words and word pairs of the captions, which finds "a happy person
@@ -48,7 +48,7 @@ import numpy as np
 from motiongpt.data import layout
 from motiongpt.data.bandai import named_content
 from motiongpt.errors import MotionGPTError
-from motiongpt.io import atomic_directory, load_npy, read_json, save_npy, write_json, write_text
+from motiongpt.io import atomic_directory, dir_hash, load_npy, read_json, save_npy, write_json, write_text
 from motiongpt.motion.sides import named_side
 from motiongpt.sentences import TEXT_MODEL, embed_sentences, encoder_installed
 
@@ -175,7 +175,12 @@ class CaptionMatcher:
                 unknown.append(i)
         if unknown and not encoder_installed():
             for i in unknown:
-                row, similarity = self.word_index().best(texts[i], self._excluded(texts[i]))
+                excluded = self._excluded(texts[i])
+                if self._faithful is not None:
+                    refused = self._faithful < FIDELITY_MIN if excluded is None else excluded | (
+                        self._faithful < FIDELITY_MIN)
+                    excluded = excluded if refused.all() else refused
+                row, similarity = self.word_index().best(texts[i], excluded)
                 out[i] = Match(texts[i], self.captions[row], similarity, "words")
         elif unknown:
             asked = [texts[i] for i in unknown]
@@ -187,8 +192,8 @@ class CaptionMatcher:
     def nearest(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the row of the caption each text is matched to, the (texts, captions) sentence-vector similarities): the
         rows maximise similarity + WORD_WEIGHT x the shared-word cosine (+ FIDELITY_WEIGHT x the caption's
-        fidelity, among the captions of at least FIDELITY_MIN where the choice has any), under the side rule of
-        `similarity`."""
+        fidelity, among the captions of at least FIDELITY_MIN where any is left to choose from), under the side
+        rule of `similarity`."""
         similarity = self.similarity(texts, vectors)
         words = np.stack([self.word_index().scores(text) for text in texts])
         score = similarity + WORD_WEIGHT * words
@@ -258,20 +263,35 @@ class CaptionMatcher:
         return cls(captions, load_npy(directory / "embeddings.npy", "caption vectors"), groups)
 
 
-def fidelity_record(matcher: CaptionMatcher, fidelity: np.ndarray, **info) -> dict:
-    """The JSON of a fidelity file: one value per caption of the matcher (null: not judged), tied to its list."""
+def llm_weights_hash(llm_dir: str | Path) -> str:
+    """What ties a fidelity file to the LLM it was measured with: the hash of its weights (not of the notes and
+    logs beside them)."""
+    return dir_hash(llm_dir, "*.safetensors")
+
+
+def fidelity_record(matcher: CaptionMatcher, fidelity: np.ndarray, llm_sha256: str, **info) -> dict:
+    """The JSON of a fidelity file: one value per caption of the matcher (null: not judged), tied to its caption
+    list and to the LLM it was measured with (the hash of its weights)."""
     if len(fidelity) != len(matcher.captions):
         raise MotionGPTError(f"caption fidelity: {len(fidelity)} values for {len(matcher.captions)} captions")
-    values = [None if np.isnan(v) else round(float(v), 4) for v in fidelity]
-    return {"captions": len(values), "captions_sha256": matcher.captions_sha256(), **info, "fidelity": values}
+    values = [None if np.isnan(v) else float(v) for v in np.asarray(fidelity, np.float32)]  # float32 exactly
+    return {"captions": len(values), "captions_sha256": matcher.captions_sha256(), "llm_sha256": llm_sha256, **info,
+            "fidelity": values}
 
 
-def read_fidelity(path: str | Path, matcher: CaptionMatcher) -> np.ndarray:
-    """The fidelity of each caption from a fidelity file (NaN: not judged); it must be the matcher's caption list's."""
+def read_fidelity(path: str | Path, matcher: CaptionMatcher, llm_sha256: str) -> np.ndarray:
+    """The fidelity of each caption from a fidelity file (NaN: not judged), which must have been measured on this
+    caption list with this LLM."""
     record = read_json(path)
-    if record.get("captions_sha256") != matcher.captions_sha256() or len(record.get("fidelity", [])) != len(
-            matcher.captions):
-        raise MotionGPTError(f"{path}: measured on another caption list than this model's "
-                             f"({record.get('captions')} captions against {len(matcher.captions)}); rerun "
-                             "`motiongpt caption-fidelity`")
-    return np.array([np.nan if v is None else v for v in record["fidelity"]], np.float32)
+    values = record.get("fidelity") if isinstance(record, dict) else None
+    if not isinstance(values, list) or not all(v is None or (isinstance(v, (int, float)) and 0 <= v <= 1)
+                                               for v in values):
+        raise MotionGPTError(f"{path}: not a caption fidelity file (expected \"fidelity\": a list of values in "
+                             "[0, 1] or null)")
+    if record.get("captions_sha256") != matcher.captions_sha256() or len(values) != len(matcher.captions):
+        raise MotionGPTError(f"{path}: measured on another caption list ({len(values)} captions against "
+                             f"{len(matcher.captions)}); rerun `motiongpt caption-fidelity`")
+    if record.get("llm_sha256") != llm_sha256:
+        raise MotionGPTError(f"{path}: measured with another LLM than this model's; rerun `motiongpt "
+                             "caption-fidelity`")
+    return np.array([np.nan if v is None else v for v in values], np.float32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -32,7 +33,7 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Controls
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
-from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, fidelity_record,
+from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, llm_weights_hash,
                                           read_fidelity)
 from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
@@ -190,7 +191,11 @@ class MotionGPT:
         if parts[MATCHER_KEY].is_dir():
             matcher = CaptionMatcher.from_pretrained(parts[MATCHER_KEY])
             if (directory / FIDELITY_NAME).is_file():
-                matcher = matcher.with_fidelity(read_fidelity(directory / FIDELITY_NAME, matcher))
+                try:
+                    matcher = matcher.with_fidelity(read_fidelity(directory / FIDELITY_NAME, matcher,
+                                                                  llm_weights_hash(llm_dir)))
+                except MotionGPTError as err:  # optional: the model still works without it
+                    warnings.warn(f"{err}; generating without it", stacklevel=2)
             if encoder_installed():
                 sentence_model()  # loaded now, not inside the first generation
         return cls(vq, llm, tokenizer, meta.get("format", "text"), matcher,
@@ -207,10 +212,8 @@ class MotionGPT:
                                                    "codebook_size": self.codebook_size, "tokenizer": ".",
                                                    "answer_follows_prompt": self.answer_follows_prompt,
                                                    "prompt": self.template, GUIDANCE_KEY: self.guidance})
-            if self.matcher is not None:
+            if self.matcher is not None:  # without its fidelity: measured for the LLM dir it was read from
                 self.matcher.save_pretrained(tmp / MATCHER_DIR)
-                if self.matcher.fidelity is not None:
-                    write_json(tmp / FIDELITY_NAME, fidelity_record(self.matcher, self.matcher.fidelity))
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
 
     # ---------------------------------------------------------------- building blocks
