@@ -102,7 +102,7 @@ def test_a_pretrained_base_swaps_the_llm_step_for_lora_on_balanced_instructions(
     assert llm["base"] == "smollm2-135m" and not llm["full"] and llm["lr"] == 3e-3 and llm["prompt"] == "compact"
     assert llm["steps"] == 360 and settings["instructions"]["balance"] == 0.5 and settings["eval"]["tasks"] == ["text"]
     assert recipe_settings("cpu", base="small") == recipe_settings("cpu")
-    assert recipe_settings("cpu")["instructions"]["balance"] == 0.5  # the default model's instructions too
+    assert recipe_settings("cpu")["instructions"]["balance"] == 0.75  # the default model's: rare contents weigh more
     assert settings["instructions"]["fresh_below"] == recipe_settings("cpu")["instructions"]["fresh_below"] == 100
 
 

@@ -36,7 +36,7 @@ below are those runs':
                   then 2,400 steps of windows balanced by content and style    10 min (4 steps/s on a
                   (power 0.75), lr 1e-4 (x0.05 from step 1,800)                 quieter day)
     vq_eval       + vq_encode: 794 test and 5,314 motions                      ~1 min
-    instructions  51,012 train records, balanced by content and style (0.5),   seconds
+    instructions  51,155 train records, balanced by content and style (0.75),  seconds
                   fresh captions for the repeats of contents under 100 clips
     llm           1,000 steps of 64 records (16 x 4), lr 1e-3, warm-up 30      25 min (~4,600 tokens/s)
     evaluator     1,200 steps of 64, lr 5e-4                                   7 min (2.8 steps/s)
@@ -85,9 +85,10 @@ PRESETS: dict[str, dict[str, dict]] = {
                          balanced_finetune=dict(balance=0.75, steps=2400, lr=1e-4, warmup=100, milestones=[1800],
                                                 val_every=400)),
         "vq_eval": dict(split="test"),
-        # balanced by content and style (power 0.5), as the default model's (MODEL_CARD.md: better than 0); the
-        # repeats of contents under 100 clips (the rare ones: 1-12 clips against 164-261) get fresh captions
-        "instructions": dict(seed=1337, balance=0.5, fresh_captions=True, fresh_below=100),
+        # balanced by content and style (power 0.75), as the default model's (MODEL_CARD.md: rare contents
+        # learnt better than with 0.5 or 0); the repeats of contents under 100 clips (the rare ones: 1-12 clips
+        # against 164-261) get fresh captions
+        "instructions": dict(seed=1337, balance=0.75, fresh_captions=True, fresh_below=100),
         "llm": dict(base="small", format="vocab", full=True, steps=1000, micro_batch=16, grad_accum=4, lr=1e-3,
                     warmup=30, val_every=100, val_batches=25, seed=1337),
         "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, val_every=500),
@@ -102,7 +103,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                          balanced_finetune=dict(balance=0.75, steps=2, batch_size=8, warmup=1, val_every=2,
                                                 lr=1e-4)),
         "vq_eval": dict(split="test"),
-        "instructions": dict(seed=1337, balance=0.5, fresh_captions=True, fresh_below=100),
+        "instructions": dict(seed=1337, balance=0.75, fresh_captions=True, fresh_below=100),
         "llm": dict(base="tiny", format="vocab", full=True, steps=4, micro_batch=4, grad_accum=2, lr=1e-3,
                     warmup=2, val_every=2, val_batches=2, seed=1337),
         "evaluator": dict(steps=4, batch_size=8, lr=5e-4, seed=0, save_every=2, val_every=2),
