@@ -33,8 +33,8 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Controls
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
-from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, llm_weights_hash,
-                                          read_fidelity)
+from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, fidelity_record,
+                                          llm_weights_hash, read_fidelity)
 from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
@@ -203,7 +203,8 @@ class MotionGPT:
                    llm_guidance(meta, llm_dir))
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
-        """Write a self-contained model dir with the LLM as full weights (adapters already merged)."""
+        """Write a self-contained model dir with the LLM as full weights (adapters already merged), its caption
+        fidelity re-tied to them."""
         with atomic_directory(directory, overwrite=overwrite) as tmp:
             self.vq.save_pretrained(tmp / VQ_DIR)
             self.llm.save_pretrained(str(tmp / LLM_DIR))
@@ -212,8 +213,11 @@ class MotionGPT:
                                                    "codebook_size": self.codebook_size, "tokenizer": ".",
                                                    "answer_follows_prompt": self.answer_follows_prompt,
                                                    "prompt": self.template, GUIDANCE_KEY: self.guidance})
-            if self.matcher is not None:  # without its fidelity: measured for the LLM dir it was read from
+            if self.matcher is not None:
                 self.matcher.save_pretrained(tmp / MATCHER_DIR)
+                if self.matcher.fidelity is not None:  # measured with this LLM's numbers: tied to its saved weights
+                    write_json(tmp / FIDELITY_NAME, fidelity_record(self.matcher, self.matcher.fidelity,
+                                                                     llm_weights_hash(tmp / LLM_DIR)))
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
 
     # ---------------------------------------------------------------- building blocks
