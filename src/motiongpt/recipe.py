@@ -75,6 +75,10 @@ STEPS = ("data", "vq_train", "vq_eval", "vq_encode", "instructions", "llm", "eva
 TRAINED_STEPS = ("vq_train", "llm", "evaluator")
 REUSABLE = ("vq_train", "evaluator")  # steps whose trained model `--reuse` can take from elsewhere
 
+# balanced by content and style (power 0.75), as the default model's (MODEL_CARD.md: rare contents learnt better
+# than with 0.5 or 0); the repeats of contents under 100 clips (the rare ones: 1-12 clips against 164-261) get fresh
+# captions. Both presets build them so (recipe_settings deep-copies each preset).
+INSTRUCTIONS = dict(seed=1337, balance=0.75, fresh_captions=True, fresh_below=100)
 PRESETS: dict[str, dict[str, dict]] = {
     "cpu": {
         "data": dict(seed=0, workers=2),
@@ -85,10 +89,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                          balanced_finetune=dict(balance=0.75, steps=2400, lr=1e-4, warmup=100, milestones=[1800],
                                                 val_every=400)),
         "vq_eval": dict(split="test"),
-        # balanced by content and style (power 0.75), as the default model's (MODEL_CARD.md: rare contents
-        # learnt better than with 0.5 or 0); the repeats of contents under 100 clips (the rare ones: 1-12 clips
-        # against 164-261) get fresh captions
-        "instructions": dict(seed=1337, balance=0.75, fresh_captions=True, fresh_below=100),
+        "instructions": INSTRUCTIONS,
         "llm": dict(base="small", format="vocab", full=True, steps=1000, micro_batch=16, grad_accum=4, lr=1e-3,
                     warmup=30, val_every=100, val_batches=25, seed=1337),
         "evaluator": dict(steps=1200, batch_size=64, lr=5e-4, seed=0, save_every=500, val_every=500),
@@ -103,7 +104,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                          balanced_finetune=dict(balance=0.75, steps=2, batch_size=8, warmup=1, val_every=2,
                                                 lr=1e-4)),
         "vq_eval": dict(split="test"),
-        "instructions": dict(seed=1337, balance=0.75, fresh_captions=True, fresh_below=100),
+        "instructions": INSTRUCTIONS,
         "llm": dict(base="tiny", format="vocab", full=True, steps=4, micro_batch=4, grad_accum=2, lr=1e-3,
                     warmup=2, val_every=2, val_batches=2, seed=1337),
         "evaluator": dict(steps=4, batch_size=8, lr=5e-4, seed=0, save_every=2, val_every=2),
