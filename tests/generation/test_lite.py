@@ -50,6 +50,8 @@ def test_lite_and_transformers_generate_the_same_codes(tmp_path):
     assert json.loads((tmp_path / "copy" / "llm" / "config.json").read_text())["model_type"] == "llama"
     copy = MotionGPT.from_pretrained(tmp_path / "copy")
     np.testing.assert_array_equal(copy.matcher.fidelity, lite.matcher.fidelity)  # the same LLM: its fidelity holds
+    assert copy.matcher.fidelity_notes == lite.matcher.fidelity_notes and {"samples", "seed", "groups"} <= set(
+        json.loads((tmp_path / "copy" / "caption_fidelity.json").read_text()))  # and how it was measured
     again = copy.generate(texts, seed=3, num_samples=2, key_tokens=[5, 9])
     assert [m.codes for m in again] == [m.codes for m in a]
 

@@ -116,7 +116,7 @@ class WordIndex:
 
 class CaptionMatcher:
     def __init__(self, captions: Sequence[str], embeddings: np.ndarray, groups: Sequence[str] | None = None,
-                 fidelity: np.ndarray | None = None):
+                 fidelity: np.ndarray | None = None, fidelity_notes: dict | None = None):
         if len(captions) != len(embeddings) or not len(captions):
             raise MotionGPTError(f"caption matcher: {len(captions)} captions but {len(embeddings)} vectors")
         if groups is not None and len(groups) != len(captions):
@@ -127,6 +127,7 @@ class CaptionMatcher:
         self.embeddings = np.asarray(embeddings, np.float32)
         self.groups = None if groups is None else list(groups)
         self.fidelity = None if fidelity is None else np.asarray(fidelity, np.float32)
+        self.fidelity_notes = dict(fidelity_notes or {})  # how it was measured (samples, seed, judge, per group)
         # NaN (a caption whose content could not be judged) counts as faithful
         self._faithful = None if fidelity is None else np.nan_to_num(self.fidelity, nan=1.0)
         if self.groups is not None:
@@ -210,9 +211,10 @@ class CaptionMatcher:
             score = np.where(np.isfinite(kept).any(axis=1, keepdims=True), kept, score)
         return score.argmax(axis=1), similarity
 
-    def with_fidelity(self, fidelity: np.ndarray | None) -> "CaptionMatcher":
-        """This matcher choosing among its captions by their fidelity too (see the module docstring)."""
-        return CaptionMatcher(self.captions, self.embeddings, self.groups, fidelity)
+    def with_fidelity(self, fidelity: np.ndarray | None, notes: dict | None = None) -> "CaptionMatcher":
+        """This matcher choosing among its captions by their fidelity too (see the module docstring); `notes`: how
+        the fidelity was measured, which a saved copy writes beside it."""
+        return CaptionMatcher(self.captions, self.embeddings, self.groups, fidelity, notes)
 
     def captions_sha256(self) -> str:
         """The hash of the caption list, which a fidelity file is tied to."""
@@ -277,6 +279,17 @@ def fidelity_record(matcher: CaptionMatcher, fidelity: np.ndarray, llm_sha256: s
     values = [None if np.isnan(v) else float(v) for v in np.asarray(fidelity, np.float32)]  # float32 exactly
     return {"captions": len(values), "captions_sha256": matcher.captions_sha256(), "llm_sha256": llm_sha256, **info,
             "fidelity": values}
+
+
+FIDELITY_TIES = ("captions", "captions_sha256", "llm_sha256", "fidelity")  # a fidelity file's values and what
+# they are tied to; its other fields say how they were measured
+
+
+def fidelity_notes(path: str | Path) -> dict:
+    """How a fidelity file's values were measured (samples, seed, evaluator, per-group summary): its fields other
+    than the values and their ties."""
+    record = read_json(path)
+    return {k: v for k, v in record.items() if k not in FIDELITY_TIES} if isinstance(record, dict) else {}
 
 
 def read_fidelity(path: str | Path, matcher: CaptionMatcher, llm_sha256: str) -> np.ndarray:

@@ -33,8 +33,8 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Controls
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
-from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, fidelity_record,
-                                          llm_weights_hash, read_fidelity)
+from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, fidelity_notes,
+                                          fidelity_record, llm_weights_hash, read_fidelity)
 from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
@@ -192,8 +192,8 @@ class MotionGPT:
             matcher = CaptionMatcher.from_pretrained(parts[MATCHER_KEY])
             if (directory / FIDELITY_NAME).is_file():
                 try:
-                    matcher = matcher.with_fidelity(read_fidelity(directory / FIDELITY_NAME, matcher,
-                                                                  llm_weights_hash(llm_dir)))
+                    fidelity = read_fidelity(directory / FIDELITY_NAME, matcher, llm_weights_hash(llm_dir))
+                    matcher = matcher.with_fidelity(fidelity, fidelity_notes(directory / FIDELITY_NAME))
                 except MotionGPTError as err:  # optional: the model still works without it
                     warnings.warn(f"{err}; generating without it", stacklevel=2)
             if encoder_installed():
@@ -204,7 +204,7 @@ class MotionGPT:
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> None:
         """Write a self-contained model dir with the LLM as full weights (adapters already merged), its caption
-        fidelity re-tied to them."""
+        fidelity (and how it was measured) re-tied to them."""
         with atomic_directory(directory, overwrite=overwrite) as tmp:
             self.vq.save_pretrained(tmp / VQ_DIR)
             self.llm.save_pretrained(str(tmp / LLM_DIR))
@@ -217,7 +217,8 @@ class MotionGPT:
                 self.matcher.save_pretrained(tmp / MATCHER_DIR)
                 if self.matcher.fidelity is not None:  # measured with this LLM's numbers: tied to its saved weights
                     write_json(tmp / FIDELITY_NAME, fidelity_record(self.matcher, self.matcher.fidelity,
-                                                                     llm_weights_hash(tmp / LLM_DIR)))
+                                                                     llm_weights_hash(tmp / LLM_DIR),
+                                                                     **self.matcher.fidelity_notes))
             _write_pipeline_config(tmp, self.fmt, self.codebook_size)
 
     # ---------------------------------------------------------------- building blocks
