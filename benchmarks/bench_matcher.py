@@ -4,8 +4,9 @@ Usage: python benchmarks/bench_matcher.py [--model DIR] [--template-seeds N]   (
 Prints and writes benchmarks/results/matcher.json.
 
 The matcher's own `groups.txt` says which content each training caption names, so no dataset is needed. Asked:
-the held-out wording (hand-written) and N draws of template captions (one per held-out row, a style at random),
-each read by the same captions and vectors matched in one stage (nearest caption) and in two (the group first).
+the held-out wording (hand-written), the development wording (benchmarks/dev_wording.tsv: written later and apart
+from it, to try matcher designs on without tuning to the held-out figures) and N draws of template captions (one
+per held-out row, a style at random), each read by the same captions and vectors matched in one stage (nearest caption) and in two (the group first).
 No generation: this measures the matcher alone, not the motions (`motiongpt eval-wording` does that).
 """
 
@@ -22,6 +23,8 @@ from motiongpt.eval.wording import load_heldout_wording, template_captions
 from motiongpt.generation.matcher import CaptionMatcher
 from motiongpt.generation.pipeline import model_parts
 from motiongpt.io import write_json
+
+DEV_WORDING = Path(__file__).resolve().parent / "dev_wording.tsv"
 
 
 def content_accuracy(matcher: CaptionMatcher, names: dict[str, str], rows: list[tuple[str, str]]) -> dict:
@@ -45,7 +48,8 @@ def main() -> None:
     names = dict(zip(grouped.captions, grouped.groups))
     known = set(grouped.groups)
     heldout = [(t, c) for t, c in load_heldout_wording() if c in known]
-    asked = {"heldout": heldout,
+    dev = [(t, c) for t, c in load_heldout_wording(DEV_WORDING) if c in known]
+    asked = {"heldout": heldout, "dev": dev,
              "template": [row for seed in range(args.template_seeds) for row in template_captions(heldout, seed)]}
     result = {"model": str(args.model), "captions": len(grouped.captions), "asked": {k: len(v) for k, v in asked.items()}}
     for mode, matcher in (("one_stage", one_stage), ("grouped", grouped)):

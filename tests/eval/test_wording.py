@@ -161,3 +161,28 @@ def test_retrieval_with_the_bundled_model_and_evaluator(sample_set, capsys):
     assert run[1] == str(result["train_clips"]["run"]) and float(run[2]) == pytest.approx(
         real["per_content"]["run"], abs=0.005)
     assert float(run[3]) == pytest.approx(result["matched"]["per_content"]["run"]["template"], abs=0.005)
+
+
+def test_the_joint_descriptor_reads_waving_travel_and_bad_joints(bandai_sample_bvh):
+    """What the content judge adds to the evaluator's embedding, read off real clips: a wave of the right hand
+    reverses the right wrist more often than the left; a walk travels forward, not sideways; a walk turning left
+    turns left (positive)."""
+    import numpy as np
+
+    from motiongpt.data.humanml3d import bvh_to_joints
+    from motiongpt.eval.wording import motion_descriptor
+
+    def read(name: str) -> tuple[np.ndarray, np.ndarray]:
+        d = motion_descriptor(bvh_to_joints(bandai_sample_bvh / f"dataset-2_{name}_normal_001.bvh"))
+        reversals = d[:12].reshape(4, 3)  # per second: left wrist, right wrist, left elbow, right elbow (x, y, z)
+        travel = d[14 + 4 * 66:][:3]  # mean forward, sideways (to the left) and turning speed
+        return reversals, travel
+
+    wave, _ = read("wave-right-hand")
+    assert wave[1].sum() > 2 * wave[0].sum()
+    _, walk = read("walk")
+    assert walk[0] > 0.5 and abs(walk[1]) < 0.25 * walk[0]
+    _, turn = read("walk-turn-left")
+    assert turn[2] > 0.1 and turn[2] > 5 * abs(walk[2])
+    with pytest.raises(MotionGPTError, match=r"joints of shape \(2, 22, 3\)"):
+        motion_descriptor(np.zeros((2, 22, 3)))

@@ -73,8 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval-wording", help="content retrieval of motions made from held-out wording vs template captions",
         description="Generate from each held-out description (motiongpt/eval/heldout_wording.tsv, or --wording) "
                     "and from a template caption of the same content; a softmax regression on the evaluator's "
-                    "embedding, fitted on the train split's motions, judges each motion's content (its figures "
-                    "on real motions are the ceiling). Bandai data only.")
+                    "embedding and a descriptor of the joints, fitted on the train split's motions, judges each "
+                    "motion's content (its figures on real motions are the ceiling). Bandai data only.")
     add_model_option(wording)
     wording.add_argument("--data", required=True, help="the Bandai set in HumanML3D layout")
     wording.add_argument("--evaluator", default="bundled", help="trained evaluator dir, or `bundled` (default)")
@@ -90,9 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     fidelity = sub.add_parser(
         "caption-fidelity", help="how often a model's motions for each of its captions show the caption's content",
         description="Generate from every caption of the model's caption list (Bandai captions grouped by content), "
-                    "judge each motion's content from its evaluator embedding, and write MODEL/caption_fidelity.json: "
-                    "the caption matcher then prefers the captions the model renders faithfully. Interrupted, the "
-                    "same command resumes.")
+                    "judge each motion's content from its evaluator embedding and joints, and write "
+                    "MODEL/caption_fidelity.json: the caption matcher then prefers the captions the model renders "
+                    "faithfully. Interrupted, the same command resumes.")
     add_model_option(fidelity)
     fidelity.add_argument("--data", required=True, help="the Bandai set in HumanML3D layout (its train motions "
                                                         "teach the judge)")
@@ -191,8 +191,8 @@ def _eval_wording(args: argparse.Namespace) -> int:
     model = MotionGPT.from_pretrained(args.model)
     result = wording_retrieval(model, evaluator, args.data, rows, samples=args.samples, seed=args.seed,
                                batch_size=args.batch_size, progress=not args.quiet, guidance=args.guidance)
-    print(f"content judged from the evaluator's embedding (fitted on the train motions): real test motions "
-          f"{result['real_test']['accuracy']:.3f}, real train motions cross-validated "
+    print(f"content judged from the evaluator's embedding and the joints (fitted on the train motions): real test "
+          f"motions {result['real_test']['accuracy']:.3f}, real train motions cross-validated "
           f"{result['real_train_cross_validated']['accuracy']:.3f} ({result['descriptions']} descriptions x "
           f"{result['samples']} samples below)")
     for content, count in result["skipped"].items():

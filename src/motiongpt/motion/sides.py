@@ -96,7 +96,7 @@ def heading(joints: np.ndarray) -> np.ndarray:
     return np.unwrap(np.arctan2(forward[:, 0], forward[:, 2]))
 
 
-def _body_frame(joints: np.ndarray) -> np.ndarray:
+def body_frame(joints: np.ndarray) -> np.ndarray:
     """Joints relative to the pelvis on the ground plane, rotated so that every frame faces +z."""
     angle = heading(joints)
     local = joints - joints[:, PELVIS:PELVIS + 1] * np.array([1.0, 0.0, 1.0])
@@ -109,7 +109,7 @@ def side_scores(joints: np.ndarray, kind: str) -> tuple[float, float]:
     """(left, right) evidence that the motion used that side: larger is more."""
     joints = _check(joints)
     if kind == "hand":
-        body = _body_frame(joints)
+        body = body_frame(joints)
         out = []
         for wrist in (L_WRIST, R_WRIST):
             rise = np.percentile(body[:, wrist, 1] - body[:, PELVIS, 1], 95) - np.percentile(
