@@ -126,8 +126,9 @@ PRESETS: dict[str, dict[str, dict]] = {
 #                                                 codes spelt with the same digits then start tied)
 # so the text format on every layer: its digits reuse what the base knows, the vocab format's 514 new rows start
 # from nothing. 480 steps fit 80 minutes of a 2-core CPU.
+PRETRAINED_INSTRUCTIONS = dict(balance=0.5)  # both presets (recipe_settings deep-copies each)
 PRETRAINED = {
-    "cpu": {"instructions": dict(balance=0.5),
+    "cpu": {"instructions": PRETRAINED_INSTRUCTIONS,
             "llm": dict(format="text", full=False, steps=480, micro_batch=8, grad_accum=2, lr=3e-3, warmup=20,
                         val_every=60, val_batches=10, seed=1337, prompt="compact", answer_logits=True,
                         length_groups=True),
@@ -139,7 +140,7 @@ PRETRAINED = {
             # and 3 samples of each of 6,905 captions would take about 6 hours
             "fidelity": dict(skip="a 135 M base renders about 1 motion/s on a CPU; run `motiongpt "
                                   "caption-fidelity` where a GPU is")},
-    "tiny": {"instructions": dict(balance=0.5),
+    "tiny": {"instructions": PRETRAINED_INSTRUCTIONS,
              "llm": dict(format="vocab", full=False, lora_r=4, steps=2, micro_batch=2, grad_accum=1, lr=3e-3,
                          warmup=1, val_every=2, val_batches=1, seed=1337, prompt="compact", answer_logits=True,
                          length_groups=True)},
