@@ -6,7 +6,8 @@ Prints and writes benchmarks/results/matcher.json.
 The matcher's own `groups.txt` says which content each training caption names, so no dataset is needed. Asked:
 the held-out wording (hand-written), the development wording (benchmarks/dev_wording.tsv: written later and apart
 from it, to try matcher designs on without tuning to the held-out figures) and N draws of template captions (one
-per held-out row, a style at random), each read by the same captions and vectors matched in one stage (nearest caption) and in two (the group first).
+per held-out row, a style at random), each read by the same captions and vectors matched in one stage (nearest
+caption) and in two (the group first).
 No generation: this measures the matcher alone, not the motions (`motiongpt eval-wording` does that).
 """
 

@@ -53,6 +53,11 @@ WAVING_JOINTS = tuple(T2M.joint_names.index(n) for n in ("left_wrist", "right_wr
 WAVING_STILL = 0.004  # metres per frame under which a joint's (smoothed) motion along an axis counts as still
 
 
+_STATS = (  # of each column over the frames: mean, spread, 5th and 95th percentiles
+    lambda x: x.mean(0), lambda x: x.std(0), lambda x: np.percentile(x, 5, axis=0),
+    lambda x: np.percentile(x, 95, axis=0))
+
+
 def motion_descriptor(joints: np.ndarray, fps: float = T2M.fps) -> np.ndarray:
     """What the content judge reads from the joints (T, 22, 3) beside the evaluator's embedding: the pose in the
     body's own frame (each joint's mean, spread, 5th and 95th percentiles), the travel (forward, sideways and
@@ -81,10 +86,6 @@ def motion_descriptor(joints: np.ndarray, fps: float = T2M.fps) -> np.ndarray:
     spread = [np.ptp(head), np.percentile(head, 95) - np.percentile(head, 5)]
     return np.concatenate([reversals, spread, *(f(pose) for f in _STATS), *(f(travel) for f in _STATS),
                            [angle[-1] - angle[0], seconds], speed.mean(0), np.percentile(speed, 95, axis=0)])
-
-
-_STATS = (lambda x: x.mean(0), lambda x: x.std(0), lambda x: np.percentile(x, 5, axis=0),
-          lambda x: np.percentile(x, 95, axis=0))
 
 
 def judge_inputs(evaluator, features: Sequence[np.ndarray]) -> np.ndarray:

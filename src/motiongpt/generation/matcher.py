@@ -282,20 +282,24 @@ def fidelity_record(matcher: CaptionMatcher, fidelity: np.ndarray, llm_sha256: s
 
 
 FIDELITY_TIES = ("captions", "captions_sha256", "llm_sha256", "fidelity")  # a fidelity file's values and what
-# they are tied to; its other fields say how they were measured
-
-
-def fidelity_notes(path: str | Path) -> dict:
-    """How a fidelity file's values were measured (samples, seed, evaluator, per-group summary): its fields other
-    than the values and their ties."""
-    record = read_json(path)
-    return {k: v for k, v in record.items() if k not in FIDELITY_TIES} if isinstance(record, dict) else {}
+# they are tied to; its other fields say how they were measured (samples, seed, evaluator, per-group summary)
 
 
 def read_fidelity(path: str | Path, matcher: CaptionMatcher, llm_sha256: str) -> np.ndarray:
     """The fidelity of each caption from a fidelity file (NaN: not judged), which must have been measured on this
     caption list with this LLM."""
+    return _fidelity_values(read_json(path), path, matcher, llm_sha256)
+
+
+def with_fidelity_file(matcher: CaptionMatcher, path: str | Path, llm_sha256: str) -> CaptionMatcher:
+    """`matcher` choosing by a fidelity file's values (`read_fidelity`), keeping how they were measured, from one
+    read of the file."""
     record = read_json(path)
+    values = _fidelity_values(record, path, matcher, llm_sha256)
+    return matcher.with_fidelity(values, {k: v for k, v in record.items() if k not in FIDELITY_TIES})
+
+
+def _fidelity_values(record: object, path: str | Path, matcher: CaptionMatcher, llm_sha256: str) -> np.ndarray:
     values = record.get("fidelity") if isinstance(record, dict) else None
     if not isinstance(values, list) or not all(v is None or (isinstance(v, (int, float)) and 0 <= v <= 1)
                                                for v in values):

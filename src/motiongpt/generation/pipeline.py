@@ -33,8 +33,8 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.generation.constraints import AnswerVocab, CodeConstraint, Controls
 from motiongpt.generation.controls import Pose, build_controls
 from motiongpt.generation.decoding import sample, sampling_warpers
-from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, fidelity_notes,
-                                          fidelity_record, llm_weights_hash, read_fidelity)
+from motiongpt.generation.matcher import (FIDELITY_NAME, MATCHER_DIR, CaptionMatcher, Match, fidelity_record,
+                                          llm_weights_hash, with_fidelity_file)
 from motiongpt.generation.models import NAMED_MODELS, model_dir
 from motiongpt.generation.settings import MAX_CODES_LIMIT, GenerationSettings
 from motiongpt.io import atomic_directory, check_device, dir_hash, read_json, small_model_threads, write_json
@@ -192,8 +192,7 @@ class MotionGPT:
             matcher = CaptionMatcher.from_pretrained(parts[MATCHER_KEY])
             if (directory / FIDELITY_NAME).is_file():
                 try:
-                    fidelity = read_fidelity(directory / FIDELITY_NAME, matcher, llm_weights_hash(llm_dir))
-                    matcher = matcher.with_fidelity(fidelity, fidelity_notes(directory / FIDELITY_NAME))
+                    matcher = with_fidelity_file(matcher, directory / FIDELITY_NAME, llm_weights_hash(llm_dir))
                 except MotionGPTError as err:  # optional: the model still works without it
                     warnings.warn(f"{err}; generating without it", stacklevel=2)
             if encoder_installed():

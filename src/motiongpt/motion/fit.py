@@ -32,7 +32,7 @@ import torch
 
 from motiongpt.errors import MotionGPTError
 from motiongpt.motion.kinematics import best_rotation, children_of
-from motiongpt.motion.quaternion import cross, matrix_to_quat, normalize, qfix
+from motiongpt.motion.quaternion import EPS, cross, matrix_to_quat, normalize, qfix
 from motiongpt.motion.rig import RigMotion, local_rotations
 from motiongpt.motion.skeleton import T2M
 
@@ -334,7 +334,7 @@ def _hinge_reference(bone: np.ndarray, nxt: np.ndarray, prior: np.ndarray) -> np
 def _unit(x: float, y: float, z: float) -> tuple[float, float, float]:
     """`normalize` of one vector of plain floats (a zero vector stays zero)."""
     n = math.sqrt(x * x + y * y + z * z)
-    n = n if n >= 1e-8 else n + 1.0
+    n = n if n >= EPS else n + 1.0
     return x / n, y / n, z / n
 
 

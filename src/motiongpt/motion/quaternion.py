@@ -17,7 +17,7 @@ import torch
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
-_EPS = 1e-8
+EPS = 1e-8  # a vector shorter than this counts as zero (normalize keeps it zero)
 
 
 def _stack(xs: list, axis: int = -1):
@@ -51,7 +51,7 @@ def dot(a: Array, b: Array) -> Array:
 def normalize(v: Array) -> Array:
     """Scale vectors (or quaternions) in the last axis to unit length; zero vectors stay zero."""
     n = _sqrt(dot(v, v))
-    return v / (n + (n < _EPS) * 1.0)
+    return v / (n + (n < EPS) * 1.0)
 
 
 def qmul(q: Array, r: Array) -> Array:
@@ -102,9 +102,9 @@ def qbetween(u: Array, v: Array) -> Array:
     q = _cat([w, cross(u, v)])
     helper = _where(abs(u[..., :1]) > abs(u[..., 2:3]), _basis(u, 2), _basis(u, 0))
     flip = _cat([w * 0, normalize(cross(u, helper))])
-    opposite = (w <= 1e-7 * scale) & (scale > _EPS)
+    opposite = (w <= 1e-7 * scale) & (scale > EPS)
     q = normalize(_where(opposite, flip, q))
-    zero = (scale <= _EPS) * 1.0
+    zero = (scale <= EPS) * 1.0
     return q + _cat([zero, q[..., 1:] * 0])
 
 
