@@ -77,7 +77,7 @@ def measure(fmt: str, tactic: str, model_dir: Path | None, motions: int, batch: 
     model = build(fmt, tactic, model_dir)
     load_s = time.perf_counter() - began
     # decoding alone: no new samples for a side the joints do not show, no rigid fit (both per motion, not per token)
-    kwargs = dict(frames=196, temperature=1.0, side_retries=0, rigid_bones=False)
+    kwargs = dict(frames=196, temperature=1.0, check_retries=0, rigid_bones=False)
     model.generate(CAPTIONS[0], seed=0, **{**kwargs, "frames": 8})  # warm-up
     began = time.perf_counter()
     single = [model.generate(CAPTIONS[i % len(CAPTIONS)], seed=i, batch_size=1, **kwargs)[0] for i in range(motions)]

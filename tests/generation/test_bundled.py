@@ -84,15 +84,36 @@ def test_a_motion_on_the_other_side_than_asked_is_sampled_again(bundled):
     from motiongpt.motion.sides import judge_side
 
     text = "walk diagonally to the left"
-    (unchecked,) = bundled.generate(text, seed=30, side_retries=0, guidance=1.0)
-    assert judge_side(unchecked.joints, text).observed == "right" and unchecked.side_retries == 0
+    (unchecked,) = bundled.generate(text, seed=30, check_retries=0, guidance=1.0)
+    assert judge_side(unchecked.joints, text).observed == "right" and unchecked.retries == 0
     (checked,) = bundled.generate(text, seed=30, guidance=1.0)
-    assert checked.side.expected == checked.side.observed == "left" and checked.side_retries >= 1
-    assert checked.record()["side"] == {"asked": "left", "used": "left", "retries": checked.side_retries,
+    assert checked.side.expected == checked.side.observed == "left" and checked.retries >= 1
+    assert checked.record()["side"] == {"asked": "left", "used": "left", "retries": checked.retries,
                                        "mirrored": False}
     assert checked.caption == text and checked.codes != unchecked.codes
     (kick,) = bundled.generate("someone kicks with the right leg", seed=0)
     assert "right" in kick.matched.caption  # never matched to a caption naming the other side
+
+
+def test_a_bow_whose_head_hardly_drops_is_sampled_again(bundled):
+    """The default's seed-0 bow stood upright (a 3 cm head drop): the action check draws again until one bows."""
+    from motiongpt.motion.actions import FLOORS, judge_action
+
+    text = "someone bows politely"
+    (unchecked,) = bundled.generate(text, seed=0, check_retries=0)
+    assert unchecked.action is not None and not unchecked.action.correct and unchecked.retries == 0
+    assert unchecked.action.measured == pytest.approx(judge_action(unchecked.joints, "bow").measured)
+    (checked,) = bundled.generate(text, seed=0)
+    assert checked.action.correct and checked.action.measured >= FLOORS["bow"] and checked.retries >= 1
+    assert checked.seed == 0 and checked.codes != unchecked.codes  # the asked seed, which gives this bow again
+    assert checked.record()["action"] == {"asked": "bow", "needs": "a head drop of at least 0.10 m",
+                                          "measured": round(checked.action.measured, 3), "met": True,
+                                          "retries": checked.retries}
+    assert "fell short of the bow" in checked.check_note and checked.side is None
+    (short,) = bundled.generate(text, seed=2, check_retries=1)  # both samples of this seed stay upright
+    first = bundled.generate(text, seed=2, check_retries=0)[0].action.measured
+    assert short.retries == 1 and not short.action.correct and short.action.measured >= first
+    assert "so the closest" in short.check_note
 
 
 def test_when_no_sample_uses_the_asked_side_one_on_the_other_is_mirrored(bundled):
@@ -100,25 +121,25 @@ def test_when_no_sample_uses_the_asked_side_one_on_the_other_is_mirrored(bundled
     from motiongpt.motion.fit import fit_skeleton
 
     text, how = "walk diagonally to the right", dict(seed=16, guidance=1.0, match_captions=False)
-    (motion,) = bundled.generate(text, side_retries=1, **how)
-    assert motion.side_retries == 1 and motion.mirrored and motion.side.observed == "right"
+    (motion,) = bundled.generate(text, check_retries=1, **how)
+    assert motion.retries == 1 and motion.mirrored and motion.side.observed == "right"
     features, joints = bundled.decode(motion.codes)  # the codes are the mirrored motion's own
     assert len(motion.joints) == 4 * len(motion.codes)
     assert np.allclose(fit_skeleton(joints[:len(motion.joints)]).positions(), motion.joints, atol=1e-5)
     assert motion.record()["side"]["mirrored"] is True
-    (unchecked,) = bundled.generate(text, side_retries=0, **how)
+    (unchecked,) = bundled.generate(text, check_retries=0, **how)
     assert not unchecked.mirrored and unchecked.side is not None and unchecked.side.observed == "left"
 
 
 def test_rows_sampled_again_together_give_what_single_calls_give(bundled):
     """Unguided, unmatched and with one new sample, where 4 of these 6 are sampled again (one mirrored): the batch
     draws each round of new samples together, and must still pick what each row alone picks."""
-    text, how = "walk diagonally to the right", dict(guidance=1.0, match_captions=False, side_retries=1)
+    text, how = "walk diagonally to the right", dict(guidance=1.0, match_captions=False, check_retries=1)
     batch = bundled.generate(text, seed=12, num_samples=6, **how)
-    assert sum(m.side_retries > 0 for m in batch) >= 4 and sum(m.mirrored for m in batch) >= 1
+    assert sum(m.retries > 0 for m in batch) >= 4 and sum(m.mirrored for m in batch) >= 1
     for i, motion in enumerate(batch):
         (alone,) = bundled.generate(text, seed=12 + i, **how)
-        assert (alone.codes, alone.side_retries, alone.mirrored) == (motion.codes, motion.side_retries,
+        assert (alone.codes, alone.retries, alone.mirrored) == (motion.codes, motion.retries,
                                                                     motion.mirrored)
         assert np.allclose(alone.joints, motion.joints, atol=1e-5)
 

@@ -193,7 +193,7 @@ def test_record_holds_the_settings_and_format_of_the_call(pipeline):
     record = result.record()
     assert record["format"] == pipeline.fmt and record["seed"] == 3
     assert record["settings"] == {"temperature": 0.8, "top_k": None, "top_p": 0.9, "max_codes": 4,
-                                  "constrained": True, "use_cache": False, "frames": None, "side_retries": 3,
+                                  "constrained": True, "use_cache": False, "frames": None, "check_retries": 3,
                                   "rigid_bones": True, "guidance": 1.0}
     assert record["side"] is None  # the description names no side
 

@@ -276,10 +276,12 @@ class MotionService:
         out = []
         for motion in motions:
             rid = self.store.add(motion)
+            record = motion.record()
             files = {suffix: f"/api/results/{rid}/{name}" for name, (suffix, _) in RESULT_FILES.items()}
             out.append({"id": rid, "caption": motion.caption, "seed": motion.seed, "codes": motion.codes,
                         "matched_caption": motion.matched.caption if motion.matched else None,
-                        "warning": warnings.get(motion.caption), "side": motion.record()["side"],
+                        "warning": warnings.get(motion.caption), "side": record["side"],
+                        "action": record["action"], "check_note": record["check_note"],
                         "frames": int(len(motion.joints)), "fps": motion.fps,
                         "controls": asdict(motion.controls), "satisfies_controls": motion.satisfies_controls,
                         "joints": np.round(motion.joints.astype(np.float64), 4).tolist(), "files": files})

@@ -201,10 +201,8 @@ def run_generate(args: argparse.Namespace) -> int:
             by = " by words; pip install 'motiongpt[matcher]' to read it by meaning" \
                 if result.matched.method == "words" else ""
             note += f", read as {result.matched.caption!r} (similarity {result.matched.similarity:.2f}{by})"
-        if result.side_retries:
-            note += (f", sampled {result.side_retries} more time(s): the first did not clearly use the "
-                     f"{result.side.expected} side asked for" + ("; none did, so one that used the other side is "
-                                                                 "mirrored" if result.mirrored else ""))
+        if result.check_note:
+            note += f", {result.check_note}"
         print(f"{directory}: {len(result.codes)} codes, {len(result.joints)} frames{note}")
     return 0
 

@@ -19,6 +19,7 @@ from motiongpt.errors import MotionGPTError
 from motiongpt.io import read_tsv
 from motiongpt.eval.protocol import embed_features
 from motiongpt.motion.features import features_to_joints
+from motiongpt.motion.actions import HEAD, travel
 from motiongpt.motion.sides import body_frame, heading
 from motiongpt.motion.skeleton import T2M
 
@@ -48,7 +49,6 @@ JUDGE_WEIGHT_DECAY = 0.01  # of the content judge's weights (1e-4 and 1e-3 judge
 JUDGE_FOLDS = 5  # the cross-validation that measures the judge on real train motions
 
 
-HEAD = T2M.joint_names.index("head")
 WAVING_JOINTS = tuple(T2M.joint_names.index(n) for n in ("left_wrist", "right_wrist", "left_elbow", "right_elbow"))
 WAVING_STILL = 0.004  # metres per frame under which a joint's (smoothed) motion along an axis counts as still
 
@@ -71,10 +71,7 @@ def motion_descriptor(joints: np.ndarray, fps: float = T2M.fps) -> np.ndarray:
     body = body_frame(joints)
     pose = body.reshape(len(body), -1)
     angle = heading(joints)
-    velocity = np.diff(joints[:, 0, [0, 2]], axis=0) * fps
-    c, s = np.cos(angle[1:]), np.sin(angle[1:])
-    travel = np.stack([s * velocity[:, 0] + c * velocity[:, 1], c * velocity[:, 0] - s * velocity[:, 1],
-                       np.diff(angle) * fps], axis=1)  # forward, sideways (to the left), turning
+    moves = travel(joints, fps)  # forward, sideways (to the left), turning
     speed = np.linalg.norm(np.diff(body, axis=0), axis=-1) * fps
     reversals = []
     for joint in WAVING_JOINTS:
@@ -84,7 +81,7 @@ def motion_descriptor(joints: np.ndarray, fps: float = T2M.fps) -> np.ndarray:
             reversals.append((np.diff(moving) != 0).sum() / seconds)
     head = body[:, HEAD, 1]
     spread = [np.ptp(head), np.percentile(head, 95) - np.percentile(head, 5)]
-    return np.concatenate([reversals, spread, *(f(pose) for f in _STATS), *(f(travel) for f in _STATS),
+    return np.concatenate([reversals, spread, *(f(pose) for f in _STATS), *(f(moves) for f in _STATS),
                            [angle[-1] - angle[0], seconds], speed.mean(0), np.percentile(speed, 95, axis=0)])
 
 

@@ -46,6 +46,7 @@ from motiongpt.llm.lit_llama import write_llm_dir
 from motiongpt.llm.lite import LiteLlama, lite_from_hf, load_lite
 from motiongpt.llm.prompts import MOTION_OPEN
 from motiongpt.llm.tasks import Task
+from motiongpt.motion.actions import ActionVerdict, judge_action, parse_action
 from motiongpt.motion.features import features_to_joints, joints_to_features, mirror_joints
 from motiongpt.motion.fit import fit_skeletons
 from motiongpt.motion.rig import RigMotion
@@ -60,7 +61,7 @@ LLM_DIR = "llm"
 MATCHER_KEY = "captions"  # pipeline.json may point at another model's caption list
 GUIDANCE_KEY = "guidance"  # in the LLM's motiongpt.json: the classifier-free guidance it is sampled with by default
 FALLBACK_CODE = 1  # the original's evaluation decodes a row of code 1 when nothing parses
-SIDE_SEED_STRIDE = 0x9E3779B9  # seeds of a side check's new samples: far from the seeds of neighbouring rows
+CHECK_SEED_STRIDE = 0x9E3779B9  # seeds of a joint check's new samples: far from the seeds of neighbouring rows
 
 
 @dataclass
@@ -79,7 +80,8 @@ class GeneratedMotion:
     fmt: str  # the model's answer format
     matched: Match | None = None  # the training caption the LLM was given instead of `caption` (see matcher.py)
     side: Verdict | None = None  # the side the caption names and the side the joints use (motion.sides)
-    side_retries: int = 0  # samples drawn again because the motion did not clearly use the asked side
+    action: ActionVerdict | None = None  # the action the caption names and how much of it the joints show
+    retries: int = 0  # samples drawn again because the joints failed the side or action check
     mirrored: bool = False  # no sample clearly used the asked side: one that used the other, mirrored
     rig: RigMotion | None = None  # the rigid skeleton fitted to the decoded joints (settings.rigid_bones)
 
@@ -97,7 +99,24 @@ class GeneratedMotion:
                 "match_similarity": self.matched.similarity if self.matched else None,
                 "match_method": self.matched.method if self.matched else None,
                 "side": None if self.side is None else {"asked": self.side.expected, "used": self.side.observed,
-                                                        "retries": self.side_retries, "mirrored": self.mirrored}}
+                                                        "retries": self.retries, "mirrored": self.mirrored},
+                "action": None if self.action is None else {"asked": self.action.action, "needs": self.action.needs,
+                                                            "measured": round(self.action.measured, 3),
+                                                            "met": self.action.correct, "retries": self.retries},
+                "check_note": self.check_note}
+
+    @property
+    def check_note(self) -> str | None:
+        """What the side or action check did, in words, when it drew more samples (None when it did not)."""
+        if not self.retries:
+            return None
+        note = f"sampled {self.retries} more time(s): the first "
+        if self.side is not None:
+            return note + (f"did not clearly use the {self.side.expected} side asked for" +
+                           ("; none did, so one that used the other side is mirrored" if self.mirrored else ""))
+        return note + (f"fell short of the {self.action.action} asked for ({self.action.needs})" +
+                       ("" if self.action.correct else f"; none reached it, so the closest "
+                                                       f"({self.action.measured:.2f}) is kept"))
 
 
 def _check_caption(text: object) -> str:
@@ -262,7 +281,8 @@ class MotionGPT:
         code 1 when nothing is left). With `match_captions` (and a model with a caption list), each text reaches
         the LLM as its nearest training caption (`GeneratedMotion.matched`). The joints are those of a rigid
         skeleton fitted to the decoded ones (`rigid_bones=False`: the decoder's), and a description naming a side
-        is sampled again while its joints do not clearly use it (`side_retries`). `settings` (default:
+        or an action with a plain physical signature (bow, sprint, walk backwards: motion.actions) is sampled again
+        while its joints do not clearly show it (`check_retries`). `settings` (default:
         `GenerationSettings()`) may be changed field by field with keywords: `generate(text, temperature=1.0)`.
         """
         captions = check_request(texts, num_samples, batch_size, seed)
@@ -294,27 +314,40 @@ class MotionGPT:
                 for result, (caption, match) in zip(motions, chunk):
                     if match is not None and match.caption != caption:
                         result.caption, result.matched = caption, match
-                results.extend(self.side_checked(motions, settings))
+                results.extend(self.checked(motions, settings))
             return results
 
-    def side_checked(self, motions: list[GeneratedMotion], settings: GenerationSettings) -> list[GeneratedMotion]:
-        """`motions`, each replaced where its caption names one side and its joints do not clearly use it by new
-        samples of the same prompt (seed + k x SIDE_SEED_STRIDE, k = 1..side_retries) until one does (`side_choice`).
-        The k-th new samples of all such rows are drawn in one batch; each row's seeds are its own, so a batch and
-        single calls still agree."""
-        queries = [parse_side(m.caption) if self.spec == T2M and len(m.joints) >= 2 else None for m in motions]
-        tried = {i: [(m, judge_side(m.joints, q))] for i, (m, q) in enumerate(zip(motions, queries)) if q is not None}
-        for k in range(1, settings.side_retries + 1):
+    def checked(self, motions: list[GeneratedMotion], settings: GenerationSettings) -> list[GeneratedMotion]:
+        """`motions`, each replaced where its joints fail its caption's check by new samples of the same prompt
+        (seed + k x CHECK_SEED_STRIDE, k = 1..check_retries) until one passes. The check: the side the caption names
+        (`side_choice`), else the action it names (`action_choice`). The k-th new samples of all such rows are drawn
+        in one batch; each row's seeds are its own, so a batch and single calls still agree."""
+        judges = [self.joint_check(m.caption) if self.spec == T2M and len(m.joints) >= 2 else None for m in motions]
+        tried = {i: [(m, judge(m.joints))] for i, (m, judge) in enumerate(zip(motions, judges)) if judge is not None}
+        for k in range(1, settings.check_retries + 1):
             rows = [i for i, samples in tried.items() if not samples[-1][1].correct]
             if not rows:
                 break
             given = [motions[i].matched.caption if motions[i].matched else motions[i].caption for i in rows]
-            seeds = [(motions[i].seed + k * SIDE_SEED_STRIDE) % (MAX_SEED + 1) for i in rows]
+            seeds = [(motions[i].seed + k * CHECK_SEED_STRIDE) % (MAX_SEED + 1) for i in rows]
             again = self.rigid_rows(given, [motions[i].controls for i in rows], seeds, settings)
             for i, redrawn in zip(rows, again):
-                redrawn.caption, redrawn.matched = motions[i].caption, motions[i].matched
-                tried[i].append((redrawn, judge_side(redrawn.joints, queries[i])))
-        return [self.side_choice(tried[i], queries[i], settings) if i in tried else m for i, m in enumerate(motions)]
+                # the asked seed stays the result's: with the same settings it gives this sample again
+                asked = motions[i]
+                redrawn.caption, redrawn.matched, redrawn.seed = asked.caption, asked.matched, asked.seed
+                tried[i].append((redrawn, judges[i](redrawn.joints)))
+        chosen = {i: self.side_choice(samples, parse_side(motions[i].caption), settings)
+                  if isinstance(samples[0][1], Verdict) else action_choice(samples) for i, samples in tried.items()}
+        return [chosen.get(i, m) for i, m in enumerate(motions)]
+
+    @staticmethod
+    def joint_check(caption: str) -> Callable[[np.ndarray], Verdict | ActionVerdict] | None:
+        """The check a caption's joints must pass: the side it names, else the action it names, else none."""
+        side = parse_side(caption)
+        if side is not None:
+            return lambda joints: judge_side(joints, side)
+        action = parse_action(caption)
+        return None if action is None else lambda joints: judge_action(joints, action)
 
     def side_choice(self, tried: list[tuple[GeneratedMotion, Verdict]], query: SideQuery,
                     settings: GenerationSettings) -> GeneratedMotion:
@@ -326,7 +359,7 @@ class MotionGPT:
         if not verdict.correct:
             opposite = [m for m, v in tried if v.observed is not None]
             mirror = None
-            if opposite and settings.side_retries and motion.controls.task == Task.TEXT:
+            if opposite and settings.check_retries and motion.controls.task == Task.TEXT:
                 (mirror,) = self.rigid([self.mirrored(opposite[0])], settings)
                 mirror = (mirror, judge_side(mirror.joints, query))
             undecided = [(m, v) for m, v in tried if v.observed is None]
@@ -334,7 +367,7 @@ class MotionGPT:
                 chosen, verdict = mirror  # never a sample that clearly used the other side when a mirror exists
             else:
                 chosen, verdict = (undecided or tried)[0]
-        chosen.side, chosen.side_retries = verdict, len(tried) - 1
+        chosen.side, chosen.retries = verdict, len(tried) - 1
         return chosen
 
     def rigid(self, motions: list[GeneratedMotion], settings: GenerationSettings) -> list[GeneratedMotion]:
@@ -451,6 +484,13 @@ class MotionGPT:
             features, joints = features[:settings.frames], joints[:settings.frames]
         return GeneratedMotion(caption, prompt, answer, codes, features, joints, seed, controls, fallback,
                                self.spec.fps, settings, self.fmt)
+
+
+def action_choice(tried: list[tuple[GeneratedMotion, ActionVerdict]]) -> GeneratedMotion:
+    """Of one row's samples, the last if it showed enough of the action asked; else the one that showed most."""
+    chosen, verdict = tried[-1] if tried[-1][1].correct else max(tried, key=lambda pair: pair[1].measured)
+    chosen.action, chosen.retries = verdict, len(tried) - 1
+    return chosen
 
 
 def llm_guidance(meta: dict, llm_dir: Path) -> float:

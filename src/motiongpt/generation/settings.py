@@ -12,7 +12,7 @@ from motiongpt.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, check_guidance, c
 
 MAX_CODE_FRAMES = 16  # frames per code of any VQ-VAE this package builds (4 as the original's), for bounds only
 MAX_CODES_LIMIT = 4096  # far past any model's positions; each model checks its own room (`MotionGPT.generate`)
-MAX_SIDE_RETRIES = 16
+MAX_CHECK_RETRIES = 16
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,9 @@ class GenerationSettings:
     use_cache: bool = True  # the KV cache (False gives the same codes, slower; for checks)
     frames: int | None = None  # the motion's exact length in frames (None: the model ends it); needs `constrained`
     # a description naming one side (left hand, right leg, turn left) whose motion the joint-space judge
-    # (motion.sides) does not find clearly on that side is sampled again with new seeds, up to this many times;
-    # 0: off
-    side_retries: int = 3
+    # (motion.sides) does not find clearly on that side, or an action (bow, sprint, walk backwards) whose motion
+    # falls short of its floor (motion.actions), is sampled again with new seeds, up to this many times; 0: off
+    check_retries: int = 3
     # the joints of a rigid skeleton fitted to the decoded ones (motion.fit), which every file then shares;
     # False: the decoder's joints, whose bone lengths drift (a forearm may span 0.19-0.30 m in one clip)
     rigid_bones: bool = True
@@ -47,7 +47,7 @@ class GenerationSettings:
         if self.top_p is not None and check_number(self.top_p, "top-p", 0.0, 1.0) == 0.0:
             raise MotionGPTError(f"top-p {self.top_p}: must be in (0, 1]")
         check_int(self.max_codes, "max codes", 1, MAX_CODES_LIMIT)
-        check_int(self.side_retries, "side retries", 0, MAX_SIDE_RETRIES)
+        check_int(self.check_retries, "check retries", 0, MAX_CHECK_RETRIES)
         if self.frames is not None:
             check_int(self.frames, "length in frames", 1, MAX_CODES_LIMIT * MAX_CODE_FRAMES)
             if not self.constrained:

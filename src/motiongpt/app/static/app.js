@@ -46,10 +46,8 @@
     if (result.warning) {
       card.querySelector(".warning").textContent = result.warning;
     }
-    if (result.side && result.side.retries) {
-      card.querySelector(".matched").textContent +=
-        ` · sampled ${result.side.retries} more time(s): the first did not clearly use the ${result.side.asked} side` +
-        (result.side.mirrored ? "; none did, so one that used the other side is mirrored" : "");
+    if (result.check_note) {
+      card.querySelector(".matched").textContent += ` · ${result.check_note}`;
     }
     const seconds = (result.frames / result.fps).toFixed(1);
     card.querySelector(".meta").textContent =
