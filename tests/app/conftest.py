@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(model, model_dir, tmp_path_factory):
-    """The app on 127.0.0.1:<free port>, run by uvicorn in a thread; yields its base URL."""
+@contextmanager
+def serving(app):
+    """`app` on 127.0.0.1:<free port>, run by uvicorn in a thread; yields its base URL."""
     import uvicorn
 
-    from motiongpt.app.server import create_app, load_examples
-
-    app = create_app(model, load_examples(model_dir), capacity=16, store_root=tmp_path_factory.mktemp("results"))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -51,6 +49,24 @@ def live_server(model, model_dir, tmp_path_factory):
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the web app did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """`serving`, for tests that serve a model of their own."""
+    return serving
+
+
+@pytest.fixture(scope="session")
+def live_server(model, model_dir, tmp_path_factory):
+    """The app serving the tiny model; yields its base URL."""
+    from motiongpt.app.server import create_app, load_examples
+
+    with serving(create_app(model, load_examples(model_dir), capacity=16,
+                            store_root=tmp_path_factory.mktemp("results"))) as url:
+        yield url

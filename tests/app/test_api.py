@@ -201,3 +201,9 @@ def test_the_bundled_model_serves_its_examples_and_says_how_it_read_a_descriptio
         (kick,) = c.post("/api/generate", data={"text": "someone kicks with the right leg", "seed": "0"}).json()[
             "results"]
         assert "right" in kick["matched_caption"] and kick["side"]["asked"] == "right"
+        (bow,) = c.post("/api/generate", data={"text": "someone bows politely", "seed": "0"}).json()["results"]
+        (direct,) = bundled.generate("someone bows politely", seed=0)
+        assert bow["seed"] == 0 and bow["codes"] == direct.codes and bow["action"]["met"]
+        assert bow["action"] == direct.record()["action"] and bow["action"]["retries"] >= 1
+        assert bow["check_note"] == direct.check_note and "fell short of the bow" in bow["check_note"]
+        assert result["action"] is None and result["check_note"] is None

@@ -79,3 +79,19 @@ def test_generate_view_animates_and_bvh_downloads(page, live_server, tmp_path):
     assert "description" in page.inner_text("#message")
     assert remote == [], f"the page fetched remote resources: {remote}"
     assert [e for e in errors if "400" not in e] == []  # the console notes the 400 answer; nothing else
+
+
+def test_the_page_says_when_the_action_check_sampled_again(page, serve, tmp_path):
+    """The bundled model's seed-0 bow stood upright: the page shows the new sample and says why it was drawn."""
+    from motiongpt.app.server import create_app, load_examples
+    from motiongpt.generation.pipeline import MotionGPT
+
+    with serve(create_app(MotionGPT.from_pretrained(), load_examples(None), store_root=tmp_path)) as url:
+        page.goto(url)
+        page.wait_for_selector("#examples button")
+        page.fill("#text", "someone bows politely")
+        page.fill("#seed", "0")
+        page.click("#generate")
+        card = page.wait_for_selector(".result", timeout=30_000)
+        note = card.query_selector(".matched").inner_text()
+    assert "more time(s): the first fell short of the bow asked for (a head drop of at least 0.10 m)" in note
