@@ -124,21 +124,26 @@ PRESETS: dict[str, dict[str, dict]] = {
 #   vocab, every layer, 24 steps (125 s):         4.80 per token = 5.6 nats per code (uniform: 6.2), with the
 #                                                 code rows started at the mean of their digits' rows (not kept:
 #                                                 codes spelt with the same digits then start tied)
-# so the text format on every layer: its digits reuse what the base knows, the vocab format's 514 new rows start
-# from nothing. 480 steps fit 80 minutes of a 2-core CPU.
+# The text format leads on any short budget (its digits reuse what the base knows; the vocab format's 514 new
+# rows start from nothing), but a text step costs 2.3x a vocab step, and text stopped improving after about 60
+# steps. Per code on 200 val records (bench_code_likelihood.py): text 60 steps (12 min) 3.88 nats, 480 steps (86
+# min) 3.41; vocab 130 steps (10 min) 3.88, 400 steps (31 min) 3.25; R-Precision top-3 0.237 for the 480 text
+# steps, 0.302 for the 400 vocab steps. So vocab answers on every layer: 1,000 steps fit about 90 minutes.
 PRETRAINED_INSTRUCTIONS = dict(balance=0.5)  # both presets (recipe_settings deep-copies each)
 PRETRAINED = {
     "cpu": {"instructions": PRETRAINED_INSTRUCTIONS,
-            "llm": dict(format="text", full=False, steps=480, micro_batch=8, grad_accum=2, lr=3e-3, warmup=20,
-                        val_every=60, val_batches=10, seed=1337, prompt="compact", answer_logits=True,
+            # vocab answers: a step costs under half a text step, and at equal time they learn as much
+            # (30 min: 400 vocab steps, 3.25 nats per code; 86 min: 480 text steps, 3.41; MODEL_CARD.md)
+            "llm": dict(format="vocab", full=False, steps=1000, micro_batch=8, grad_accum=2, lr=3e-3, warmup=20,
+                        val_every=100, val_batches=10, seed=1337, prompt="compact", answer_logits=True,
                         length_groups=True),
             # guidance was measured on the bundled LLM only, and would double a 135 M base's decoding: off
             "assemble": dict(guidance=None),
-            # a 135 M base writes a text answer in about 1 s per motion here (batch 32), 30x the bundled model:
-            # the text task only (794 test motions + MultiModality's 100), about 15 minutes
+            # a 135 M base writes a vocab answer in about 0.25 s per motion here (batch 32), 10x the bundled
+            # model: the text task only (794 test motions + MultiModality's 100), about 5 minutes
             "eval": dict(tasks=["text"]),
-            # and 3 samples of each of 6,905 captions would take about 6 hours
-            "fidelity": dict(skip="a 135 M base renders about 1 motion/s on a CPU; run `motiongpt "
+            # and 3 samples of each of 6,905 captions would take about 1.5 hours
+            "fidelity": dict(skip="a 135 M base renders about 4 motions/s on a CPU; run `motiongpt "
                                   "caption-fidelity` where a GPU is")},
     "tiny": {"instructions": PRETRAINED_INSTRUCTIONS,
              "llm": dict(format="vocab", full=False, lora_r=4, steps=2, micro_batch=2, grad_accum=1, lr=3e-3,
@@ -146,7 +151,7 @@ PRETRAINED = {
                          length_groups=True)},
 }
 # Training steps per minute on the 2-core CPU (see the module docstring), to turn `--minutes` into steps.
-STEPS_PER_MINUTE = {"cpu": {"vq_train": 60.0, "llm": 12.0, "evaluator": 90.0, "llm_pretrained": 6.0}}
+STEPS_PER_MINUTE = {"cpu": {"vq_train": 60.0, "llm": 12.0, "evaluator": 90.0, "llm_pretrained": 10.0}}
 
 
 def recipe_settings(preset: str, steps: dict[str, int] | None = None, minutes: dict[str, float] | None = None,
