@@ -322,8 +322,9 @@ class MotionGPT:
         (seed + k x CHECK_SEED_STRIDE, k = 1..check_retries) until one passes. The check: the side the caption names
         (`side_choice`), else the action it names (`action_choice`). The k-th new samples of all such rows are drawn
         in one batch; each row's seeds are its own, so a batch and single calls still agree."""
-        judges = [self.joint_check(m.caption) if self.spec == T2M and len(m.joints) >= 2 else None for m in motions]
-        tried = {i: [(m, judge(m.joints))] for i, (m, judge) in enumerate(zip(motions, judges)) if judge is not None}
+        checks = [joint_check(m.caption) if self.spec == T2M and len(m.joints) >= 2 else None for m in motions]
+        tried = {i: [(m, judge_check(m.joints, check))] for i, (m, check) in enumerate(zip(motions, checks))
+                 if check is not None}
         for k in range(1, settings.check_retries + 1):
             rows = [i for i, samples in tried.items() if not samples[-1][1].correct]
             if not rows:
@@ -335,19 +336,10 @@ class MotionGPT:
                 # the asked seed stays the result's: with the same settings it gives this sample again
                 asked = motions[i]
                 redrawn.caption, redrawn.matched, redrawn.seed = asked.caption, asked.matched, asked.seed
-                tried[i].append((redrawn, judges[i](redrawn.joints)))
-        chosen = {i: self.side_choice(samples, parse_side(motions[i].caption), settings)
-                  if isinstance(samples[0][1], Verdict) else action_choice(samples) for i, samples in tried.items()}
+                tried[i].append((redrawn, judge_check(redrawn.joints, checks[i])))
+        chosen = {i: self.side_choice(samples, checks[i], settings) if isinstance(checks[i], SideQuery)
+                  else action_choice(samples) for i, samples in tried.items()}
         return [chosen.get(i, m) for i, m in enumerate(motions)]
-
-    @staticmethod
-    def joint_check(caption: str) -> Callable[[np.ndarray], Verdict | ActionVerdict] | None:
-        """The check a caption's joints must pass: the side it names, else the action it names, else none."""
-        side = parse_side(caption)
-        if side is not None:
-            return lambda joints: judge_side(joints, side)
-        action = parse_action(caption)
-        return None if action is None else lambda joints: judge_action(joints, action)
 
     def side_choice(self, tried: list[tuple[GeneratedMotion, Verdict]], query: SideQuery,
                     settings: GenerationSettings) -> GeneratedMotion:
@@ -484,6 +476,18 @@ class MotionGPT:
             features, joints = features[:settings.frames], joints[:settings.frames]
         return GeneratedMotion(caption, prompt, answer, codes, features, joints, seed, controls, fallback,
                                self.spec.fps, settings, self.fmt)
+
+
+def joint_check(caption: str) -> SideQuery | str | None:
+    """What a caption's joints must show: the side it names (motion.sides), else the action it names (a key of
+    motion.actions.FLOORS), else nothing."""
+    side = parse_side(caption)
+    return side if side is not None else parse_action(caption)
+
+
+def judge_check(joints: np.ndarray, check: SideQuery | str) -> Verdict | ActionVerdict:
+    """The joints judged by a caption's check (`joint_check`)."""
+    return judge_side(joints, check) if isinstance(check, SideQuery) else judge_action(joints, check)
 
 
 def action_choice(tried: list[tuple[GeneratedMotion, ActionVerdict]]) -> GeneratedMotion:
